@@ -1,0 +1,111 @@
+// ringlet/detail/waiter.hpp — how a task or a plain thread waits on a primitive.
+//
+// Every waiting call follows one protocol (the primitives are built on it):
+//   1. check_interrupts() (Cancelled / TimeoutError before any side effect);
+//   2. under the primitive's lock: try the fast path, else prepare_wait(w)
+//      and link `w` into a WaitQueue; unlock;
+//   3. block(w, deadline) suspends the task (or futex-waits the thread);
+//   4. under the lock again: if w.status != waiting the operation was granted
+//      (even if a timeout or cancel raced with it: "either it happened or the
+//      call fails, never both"); otherwise unlink w and report the reason.
+// Wakers call grant(w, status) under the same lock. A waiter is woken at most
+// once per prepare_wait: wakers claim it with a CAS on the parked token.
+#pragma once
+
+#include <atomic>
+#include <cstdint>
+
+#include <ringlet/time.hpp>
+
+namespace ringlet::detail {
+
+class TaskControlBlock;
+
+enum class WakeReason : std::uint8_t { none, notified, timeout, cancelled };
+
+enum class WaitStatus : std::uint8_t {
+    waiting,  // still linked, nothing happened
+    granted,  // the operation completed on the waiter's behalf
+    closed,   // the primitive was closed (channels)
+};
+
+struct Waiter {
+    TaskControlBlock* task = nullptr;     // null: a plain thread
+    std::uint64_t token = 0;              // task park token (see TaskControlBlock::parked)
+    std::atomic<std::uint32_t> word{0};   // plain thread: 0 while blocked, else WakeReason
+    Waiter* prev = nullptr;
+    Waiter* next = nullptr;
+    bool linked = false;
+    WaitStatus status = WaitStatus::waiting;
+    void* payload = nullptr;              // primitive-specific (value slot, count)
+};
+
+// Intrusive FIFO of waiters. Not synchronised: its owner's lock guards it.
+class WaitQueue {
+public:
+    bool empty() const noexcept { return head_ == nullptr; }
+    Waiter* front() const noexcept { return head_; }
+    void push_back(Waiter& w) noexcept {
+        w.prev = tail_;
+        w.next = nullptr;
+        (tail_ ? tail_->next : head_) = &w;
+        tail_ = &w;
+        w.linked = true;
+    }
+    void remove(Waiter& w) noexcept {
+        (w.prev ? w.prev->next : head_) = w.next;
+        (w.next ? w.next->prev : tail_) = w.prev;
+        w.prev = w.next = nullptr;
+        w.linked = false;
+    }
+    Waiter* pop_front() noexcept {
+        Waiter* w = head_;
+        if (w) remove(*w);
+        return w;
+    }
+
+private:
+    Waiter* head_ = nullptr;
+    Waiter* tail_ = nullptr;
+};
+
+// Throws Cancelled if the calling task has a pending cancel, TimeoutError if an
+// enclosing Timeout scope has expired. No-op on a plain thread.
+void check_interrupts();
+
+// Binds `w` to the caller (current task or this thread) and arms it so that a
+// grant() racing with the caller's block() is never lost. `what` is shown by
+// dump_tasks(). `interruptible` = false ignores cancel and scope deadlines
+// (used to re-acquire a mutex during unwinding).
+void prepare_wait(Waiter& w, const char* what, bool interruptible = true) noexcept;
+
+// Suspends until granted, `deadline` (or a Timeout scope) passes, or the task
+// is cancelled. Returns why it woke. Never throws.
+WakeReason block(Waiter& w, TimePoint deadline) noexcept;
+
+// Under the owner's lock: unlinks `w` if linked, records `status`, and wakes
+// the waiter unless a timeout or cancel already did.
+void grant(WaitQueue& q, Waiter& w, WaitStatus status) noexcept;
+
+// After an un-granted wake: throws Cancelled or the scope's TimeoutError for
+// `reason`; returns normally for the call's own timeout (the caller returns
+// false / nullopt).
+void throw_if_interrupted(WakeReason reason, TimePoint deadline);
+
+// The common tail of a waiting call: step 3 and 4 of the protocol. Returns
+// true if granted; false on the call's own timeout; throws on cancel/scope.
+template <class Lock>
+bool wait_granted(Lock& lock, WaitQueue& q, Waiter& w, TimePoint deadline) {
+    WakeReason reason = block(w, deadline);
+    lock.lock();
+    if (w.status == WaitStatus::waiting) {
+        if (w.linked) q.remove(w);
+        lock.unlock();
+        throw_if_interrupted(reason, deadline);
+        return false;
+    }
+    lock.unlock();
+    return true;
+}
+
+}  // namespace ringlet::detail

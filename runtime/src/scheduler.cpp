@@ -1,0 +1,419 @@
+#include "scheduler.hpp"
+
+#include <signal.h>
+#include <unistd.h>
+
+#include <cstdio>
+#include <cstring>
+#include <exception>
+#include <mutex>
+#include <typeinfo>
+
+#include <sys/mman.h>
+
+#include <ringlet/errors.hpp>
+
+#include "check.hpp"
+#include "context_switch.hpp"
+#include "park.hpp"
+
+namespace ringlet::detail {
+
+thread_local Scheduler* Scheduler::current_ = nullptr;
+
+namespace {
+
+constexpr std::size_t alt_stack_size = 64 * 1024;
+
+// Process-wide, set once: the SIGSEGV/SIGBUS actions we chain to.
+struct sigaction previous_segv;
+struct sigaction previous_bus;
+
+void write_all_stderr(const char* s, std::size_t n) noexcept {
+    while (n > 0) {
+        ssize_t w = ::write(STDERR_FILENO, s, n);
+        if (w <= 0) return;
+        s += w;
+        n -= static_cast<std::size_t>(w);
+    }
+}
+
+void on_fault(int sig, siginfo_t* info, void* uctx) {
+    Scheduler* s = Scheduler::current();
+    if (s != nullptr && s->guard_hit(info->si_addr)) {
+        // Async-signal-safe formatting only.
+        TaskControlBlock* t = s->running();
+        char buf[160];
+        char digits[24];
+        int nd = 0;
+        for (TaskId id = t->id; id > 0 || nd == 0; id /= 10) digits[nd++] = char('0' + id % 10);
+        std::size_t len = 0;
+        auto put = [&](const char* text, std::size_t n) {
+            for (std::size_t i = 0; i < n && len < sizeof buf; ++i) buf[len++] = text[i];
+        };
+        put("ringlet: stack overflow in task ", 32);
+        while (nd > 0 && len < sizeof buf) buf[len++] = digits[--nd];
+        put(" (", 2);
+        put(t->name, ::strnlen(t->name, sizeof t->name));
+        put("): raise SpawnOptions::stack_size\n", 34);
+        write_all_stderr(buf, len);
+        ::signal(SIGABRT, SIG_DFL);
+        ::abort();
+    }
+    const struct sigaction& prev = sig == SIGSEGV ? previous_segv : previous_bus;
+    if ((prev.sa_flags & SA_SIGINFO) != 0 && prev.sa_sigaction != nullptr) {
+        prev.sa_sigaction(sig, info, uctx);
+        return;
+    }
+    if (prev.sa_handler != SIG_DFL && prev.sa_handler != SIG_IGN && prev.sa_handler != nullptr) {
+        prev.sa_handler(sig);
+        return;
+    }
+    // Not a guard page: restore the default action; the faulting instruction
+    // re-executes and the process dies with the original signal (and core).
+    ::signal(sig, SIG_DFL);
+}
+
+void install_fault_handler() {
+    static std::once_flag once;
+    std::call_once(once, [] {
+        struct sigaction sa {};
+        sa.sa_sigaction = on_fault;
+        sa.sa_flags = SA_SIGINFO | SA_ONSTACK;
+        sigemptyset(&sa.sa_mask);
+        ::sigaction(SIGSEGV, &sa, &previous_segv);
+        ::sigaction(SIGBUS, &sa, &previous_bus);
+    });
+}
+
+void report_unobserved_failure(const TaskControlBlock* t) noexcept {
+    // gevent prints a failed greenlet nobody joined; so do we.
+    const char* what = "unknown exception";
+    std::string text;
+    try {
+        std::rethrow_exception(t->error);
+    } catch (const std::exception& e) {
+        text = std::string(typeid(e).name()) + ": " + e.what();
+        what = text.c_str();
+    } catch (...) {
+    }
+    std::fprintf(stderr, "ringlet: task %llu (%s) failed and was never joined: %s\n",
+                 static_cast<unsigned long long>(t->id), t->name[0] ? t->name : "unnamed", what);
+}
+
+}  // namespace
+
+Scheduler::Scheduler(const Options& options)
+    : previous_(current_), backend_(make_backend(options.backend, options.ring_entries)) {
+    stacks_ = new StackPool(options.warm_stacks);  // deletes itself after orphan()
+    init_thread_context(loop_ctx_);
+    install_fault_handler();
+    // The overflow handler cannot run on the stack that overflowed.
+    stack_t current{};
+    if (::sigaltstack(nullptr, &current) == 0 && (current.ss_flags & SS_DISABLE) != 0) {
+        void* mem = ::mmap(nullptr, alt_stack_size, PROT_READ | PROT_WRITE,
+                           MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+        if (mem != MAP_FAILED) {
+            stack_t ss{};
+            ss.ss_sp = mem;
+            ss.ss_size = alt_stack_size;
+            if (::sigaltstack(&ss, nullptr) == 0) {
+                alt_stack_ = mem;
+            } else {
+                ::munmap(mem, alt_stack_size);
+            }
+        }
+    }
+    current_ = this;
+}
+
+Scheduler::~Scheduler() {
+    current_ = previous_;
+    if (alt_stack_ != nullptr) {
+        stack_t ss{};
+        ss.ss_flags = SS_DISABLE;
+        ::sigaltstack(&ss, nullptr);
+        ::munmap(alt_stack_, alt_stack_size);
+    }
+    // Tasks that never ended (the loop died by an exception) keep their stacks:
+    // leaking them is the only safe choice.
+    if (live_ == 0) stacks_->orphan();
+}
+
+StackMemory Scheduler::take_stack(std::size_t usable) { return stacks_->allocate(usable); }
+
+void Scheduler::start(TaskControlBlock* tcb, const char* name) noexcept {
+    static std::atomic<TaskId> next_id{1};  // ids unique per process
+    tcb->scheduler = this;
+    tcb->pool = stacks_;
+    tcb->id = next_id.fetch_add(1, std::memory_order_relaxed);
+    if (name != nullptr) {
+        std::strncpy(tcb->name, name, sizeof tcb->name - 1);
+    }
+    const std::size_t guard = StackPool::guard_size();
+    char* bottom = static_cast<char*>(tcb->stack.base) + guard;
+    // The control block sits at the very top; the stack grows down below it.
+    auto top = reinterpret_cast<std::uintptr_t>(tcb) & ~std::uintptr_t{63};
+    char* sp = reinterpret_cast<char*>(top);
+    tcb->ctx.stack_bottom = bottom;
+    tcb->ctx.stack_size = static_cast<std::size_t>(sp - bottom);
+    tcb->ctx.fctx = fctx::make_fcontext(sp, tcb->ctx.stack_size, &Scheduler::task_entry);
+    create_fiber(tcb->ctx);
+    link(tcb);
+    ++spawned_;
+    make_ready(tcb);
+}
+
+void Scheduler::link(TaskControlBlock* tcb) noexcept {
+    tcb->all_prev = nullptr;
+    tcb->all_next = all_head_;
+    if (all_head_) all_head_->all_prev = tcb;
+    all_head_ = tcb;
+    ++live_;
+}
+
+void Scheduler::unlink(TaskControlBlock* tcb) noexcept {
+    (tcb->all_prev ? tcb->all_prev->all_next : all_head_) = tcb->all_next;
+    if (tcb->all_next) tcb->all_next->all_prev = tcb->all_prev;
+    tcb->all_prev = tcb->all_next = nullptr;
+    --live_;
+}
+
+void Scheduler::free_task(TaskControlBlock* tcb) noexcept {
+    if (tcb->outcome == TaskOutcome::failed && !tcb->error_observed) report_unobserved_failure(tcb);
+    StackMemory stack = tcb->stack;
+    StackPool* pool = tcb->pool;
+    destroy_fiber(tcb->ctx);
+    tcb->destroy();
+    pool->release(stack);
+}
+
+void Scheduler::make_ready(TaskControlBlock* tcb) noexcept {
+    tcb->state = TaskState::ready;
+    tcb->run_next = nullptr;
+    (ready_tail_ ? ready_tail_->run_next : ready_head_) = tcb;
+    ready_tail_ = tcb;
+    ++ready_count_;
+}
+
+void Scheduler::wake(TaskControlBlock* tcb) noexcept {
+    Scheduler* owner = tcb->scheduler;
+    if (owner == current_) {
+        owner->make_ready(tcb);
+    } else {
+        owner->push_remote(tcb);
+    }
+}
+
+void Scheduler::push_remote(TaskControlBlock* tcb) noexcept {
+    TaskControlBlock* head = remote_.load(std::memory_order_relaxed);
+    do {
+        tcb->remote_next = head;
+    } while (!remote_.compare_exchange_weak(head, tcb, std::memory_order_release,
+                                            std::memory_order_relaxed));
+    // Pairs with the fence in housekeeping(true): either the sleeper sees our
+    // push, or we see it sleeping and kick the backend.
+    std::atomic_thread_fence(std::memory_order_seq_cst);
+    if (sleeping_.load(std::memory_order_relaxed)) backend_->wake();
+}
+
+void Scheduler::drain_remote() noexcept {
+    if (remote_.load(std::memory_order_relaxed) == nullptr) return;
+    TaskControlBlock* list = remote_.exchange(nullptr, std::memory_order_acquire);
+    TaskControlBlock* reversed = nullptr;  // pushes came LIFO; wake in FIFO order
+    while (list) {
+        TaskControlBlock* next = list->remote_next;
+        list->remote_next = reversed;
+        reversed = list;
+        list = next;
+    }
+    while (reversed) {
+        TaskControlBlock* next = reversed->remote_next;
+        reversed->remote_next = nullptr;
+        if (reversed->state == TaskState::done) {
+            free_task(reversed);  // its last handle was dropped on another thread
+        } else {
+            ++remote_wakeups_;
+            make_ready(reversed);
+        }
+        reversed = next;
+    }
+}
+
+void Scheduler::fire_timers() noexcept {
+    if (timers_.empty()) return;
+    const TimePoint now = Clock::now();
+    while (!timers_.empty() && timers_.top()->deadline <= now) {
+        TimerEntry* e = timers_.top();
+        timers_.remove(*e);
+        if (try_claim(e->task, e->parked_value, WakeReason::timeout)) make_ready(e->task);
+    }
+}
+
+void Scheduler::housekeeping(bool may_block) {
+    if (may_block) {
+        Duration timeout = forever;
+        if (!timers_.empty()) {
+            const auto left = timers_.top()->deadline - Clock::now();
+            timeout = left > Duration::zero() ? std::chrono::duration_cast<Duration>(left)
+                                              : Duration::zero();
+        }
+        sleeping_.store(true, std::memory_order_relaxed);
+        std::atomic_thread_fence(std::memory_order_seq_cst);
+        if (remote_.load(std::memory_order_relaxed) != nullptr) timeout = Duration::zero();
+        ++polls_;
+        backend_->poll(timeout);
+        sleeping_.store(false, std::memory_order_relaxed);
+    } else if (backend_->has_pending()) {
+        backend_->poll(Duration::zero());
+    }
+    drain_remote();
+    fire_timers();
+}
+
+TaskControlBlock* Scheduler::pick_next() noexcept {
+    if (turn_budget_ == 0) {
+        housekeeping(false);
+        turn_budget_ = ready_count_;
+        if (turn_budget_ == 0) return nullptr;
+    }
+    --turn_budget_;
+    TaskControlBlock* t = ready_head_;
+    ready_head_ = t->run_next;
+    if (ready_head_ == nullptr) ready_tail_ = nullptr;
+    --ready_count_;
+    return t;
+}
+
+void Scheduler::switch_to(TaskControlBlock* next) noexcept {
+    TaskControlBlock* self = running_;
+    running_ = next;
+    if (next) next->state = TaskState::running;
+    ++switches_;
+    switch_context(self ? self->ctx : loop_ctx_, next ? next->ctx : loop_ctx_);
+    after_switch();
+}
+
+void Scheduler::after_switch() noexcept {
+    if (ended_ != nullptr) release_task(std::exchange(ended_, nullptr));
+}
+
+void Scheduler::suspend() noexcept {
+    TaskControlBlock* self = running_;
+    self->state = TaskState::waiting;
+    TaskControlBlock* next = pick_next();
+    if (next == self) {
+        self->state = TaskState::running;
+        return;
+    }
+    switch_to(next);
+}
+
+void Scheduler::yield_running() noexcept {
+    TaskControlBlock* self = running_;
+    make_ready(self);
+    TaskControlBlock* next = pick_next();
+    if (next == self) {
+        self->state = TaskState::running;
+        return;
+    }
+    switch_to(next);
+}
+
+void Scheduler::task_entry(fctx::transfer_t t) noexcept {
+    Scheduler* s = current_;
+    finish_switch(t, nullptr);
+    s->after_switch();
+    TaskControlBlock* tcb = s->running_;
+    if (tcb->cancel_requested.exchange(false)) {
+        tcb->outcome = TaskOutcome::cancelled;  // cancelled before it first ran: never runs
+    } else {
+        try {
+            tcb->invoke();
+            tcb->outcome = TaskOutcome::value;
+        } catch (const Cancelled&) {
+            tcb->outcome = TaskOutcome::cancelled;
+        } catch (...) {
+            tcb->outcome = TaskOutcome::failed;
+            tcb->error = std::current_exception();
+        }
+    }
+    s->exit_running();
+}
+
+void Scheduler::exit_running() noexcept {
+    TaskControlBlock* self = running_;
+    self->join_lock.lock();
+    self->state = TaskState::done;
+    self->public_state.store(TaskState::done, std::memory_order_release);
+    while (Waiter* w = self->joiners.front()) grant(self->joiners, *w, WaitStatus::granted);
+    self->join_lock.unlock();
+    unlink(self);
+    ended_ = self;  // released by whoever runs next, once we are off this stack
+    TaskControlBlock* next = pick_next();
+    running_ = next;
+    if (next) next->state = TaskState::running;
+    ++switches_;
+    switch_context(self->ctx, next ? next->ctx : loop_ctx_, /*from_ends=*/true);
+    RINGLET_CHECK(!"an ended task was resumed");
+    __builtin_unreachable();
+}
+
+void Scheduler::cancel_leftovers() noexcept {
+    for (TaskControlBlock* t = all_head_; t; t = t->all_next) {
+        if (!t->cancel_requested.load(std::memory_order_relaxed)) cancel_task(t);
+    }
+}
+
+void Scheduler::run_until_done(TaskControlBlock* main) {
+    for (;;) {
+        if (TaskControlBlock* next = pick_next()) {
+            switch_to(next);
+            continue;
+        }
+        if (main->public_state.load(std::memory_order_relaxed) == TaskState::done) {
+            if (live_ == 0) break;
+            cancel_leftovers();
+            if (ready_head_ != nullptr) continue;
+        }
+        housekeeping(true);
+    }
+    // A task can end between our last look and here only by running; none can.
+    drain_remote();
+}
+
+bool Scheduler::guard_hit(const void* addr) const noexcept {
+    if (running_ == nullptr) return false;
+    auto* base = static_cast<const char*>(running_->stack.base);
+    auto* p = static_cast<const char*>(addr);
+    return p >= base && p < base + StackPool::guard_size();
+}
+
+Stats Scheduler::stats() const {
+    Stats s;
+    s.backend = backend_->name();
+    s.ring_flags = backend_->flags();
+    s.guard_pages_by_madvise = stacks_->guard_by_madvise();
+    s.tasks_spawned = spawned_;
+    s.tasks_live = live_;
+    s.context_switches = switches_;
+    s.polls = polls_;
+    s.remote_wakeups = remote_wakeups_;
+    s.timers = timers_.size();
+    s.stacks_in_use = stacks_->outstanding();
+    s.stacks_free = stacks_->free_count();
+    s.stack_bytes_mapped = stacks_->mapped_bytes();
+    return s;
+}
+
+void Scheduler::dump_tasks(std::ostream& out) const {
+    static constexpr const char* names[] = {"ready", "running", "waiting", "done"};
+    for (const TaskControlBlock* t = all_head_; t; t = t->all_next) {
+        out << t->id << ' ' << (t->name[0] ? t->name : "-") << ' '
+            << names[static_cast<int>(t->state)];
+        if (t->state == TaskState::waiting && t->waiting_on) out << " on " << t->waiting_on;
+        out << '\n';
+    }
+}
+
+}  // namespace ringlet::detail

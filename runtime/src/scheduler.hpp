@@ -1,0 +1,114 @@
+// scheduler.hpp — one per thread: run queue, timers, backend, stack pool.
+//
+// Loop turn: run the ready tasks (a task that suspends switches straight to
+// the next ready task, not through the loop), then do the housekeeping
+// "turn" — drain cross-thread wake-ups, fire due timers, reap IO — and only
+// when nothing at all is ready, block in the backend until the earliest
+// timer. The turn also runs inline, on the suspending task's stack, each time
+// the tasks that were ready at the previous turn have all had their go, so a
+// busy scheduler never needs the loop context (nor a system call) to switch.
+#pragma once
+
+#include <atomic>
+#include <cstdint>
+#include <memory>
+#include <ostream>
+
+#include <ringlet/detail/task_base.hpp>
+#include <ringlet/run.hpp>
+#include <ringlet/stats.hpp>
+
+#include <boost/context/detail/fcontext.hpp>
+
+#include "backend/backend.hpp"
+#include "stack_pool.hpp"
+#include "timer_heap.hpp"
+
+namespace ringlet::detail {
+
+class Scheduler {
+public:
+    explicit Scheduler(const Options& options);
+    ~Scheduler();
+    Scheduler(const Scheduler&) = delete;
+    Scheduler& operator=(const Scheduler&) = delete;
+
+    // The scheduler of the calling thread, or null on a plain thread.
+    static Scheduler* current() noexcept { return current_; }
+    TaskControlBlock* running() const noexcept { return running_; }
+
+    // Task life cycle.
+    StackMemory take_stack(std::size_t usable);
+    void give_back_stack(StackMemory stack) noexcept { stacks_->release(stack); }
+    void start(TaskControlBlock* tcb, const char* name) noexcept;
+    // Destroys an ended task whose last reference is gone and returns its
+    // stack to its pool (owner thread, or any thread once the pool is orphaned).
+    static void free_task(TaskControlBlock* tcb) noexcept;
+
+    // Makes a claimed task ready. Owner thread only (wake() from elsewhere).
+    void make_ready(TaskControlBlock* tcb) noexcept;
+    // Any thread: makes a claimed task ready on its own scheduler.
+    static void wake(TaskControlBlock* tcb) noexcept;
+
+    // The running task gives up the CPU until something makes it ready.
+    void suspend() noexcept;
+    // The running task goes to the back of the run queue.
+    void yield_running() noexcept;
+
+    void add_timer(TimerEntry& e) { timers_.push(e); }
+    void remove_timer(TimerEntry& e) noexcept {
+        if (e.queued()) timers_.remove(e);
+    }
+
+    void run_until_done(TaskControlBlock* main);
+    Stats stats() const;
+    void dump_tasks(std::ostream& out) const;
+
+    // Stack-overflow diagnosis from the SIGSEGV handler (async-signal-safe).
+    bool guard_hit(const void* addr) const noexcept;
+
+private:
+    [[noreturn]] static void task_entry(boost::context::detail::transfer_t t) noexcept;
+    [[noreturn]] void exit_running() noexcept;
+    void switch_to(TaskControlBlock* next) noexcept;
+    void after_switch() noexcept;
+    TaskControlBlock* pick_next() noexcept;
+    void housekeeping(bool may_block);
+    void fire_timers() noexcept;
+    void drain_remote() noexcept;
+    void push_remote(TaskControlBlock* tcb) noexcept;
+    void cancel_leftovers() noexcept;
+    void link(TaskControlBlock* tcb) noexcept;
+    void unlink(TaskControlBlock* tcb) noexcept;
+
+    static thread_local Scheduler* current_;
+
+    Scheduler* previous_;
+    std::unique_ptr<Backend> backend_;
+    StackPool* stacks_;  // owned; orphaned (not deleted) at destruction
+    TimerHeap timers_;
+    Context loop_ctx_;
+    TaskControlBlock* running_ = nullptr;
+    TaskControlBlock* ended_ = nullptr;  // a task that just ended, freed off its stack
+
+    TaskControlBlock* ready_head_ = nullptr;
+    TaskControlBlock* ready_tail_ = nullptr;
+    std::size_t ready_count_ = 0;
+    std::size_t turn_budget_ = 0;  // tasks to run before the next housekeeping turn
+
+    TaskControlBlock* all_head_ = nullptr;  // every live task
+    std::size_t live_ = 0;
+
+    std::atomic<TaskControlBlock*> remote_{nullptr};
+    std::atomic<bool> sleeping_{false};
+
+    void* alt_stack_ = nullptr;
+
+    // statistics
+    std::uint64_t spawned_ = 0;
+    std::uint64_t switches_ = 0;
+    std::uint64_t polls_ = 0;
+    std::uint64_t remote_wakeups_ = 0;
+};
+
+}  // namespace ringlet::detail

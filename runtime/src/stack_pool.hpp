@@ -1,0 +1,64 @@
+// stack_pool.hpp — mmap'ed task stacks with a guard page, pooled per scheduler.
+//
+// Default-size stacks are carved from slabs of several stacks per mapping, so
+// 100 000 tasks do not exhaust vm.max_map_count; each stack's lowest pages are a
+// guard installed with MADV_GUARD_INSTALL (Linux >= 6.13: no extra mapping) or
+// mprotect(PROT_NONE) otherwise. Stacks are committed lazily by the kernel.
+// Freed stacks are reused LIFO; beyond `warm_limit` free stacks their pages
+// are given back (MADV_DONTNEED) so a burst does not pin memory.
+// Owner-thread only, except that a pool orphaned by its scheduler may be
+// released into from any thread (Task handles can outlive run()).
+#pragma once
+
+#include <atomic>
+#include <cstddef>
+#include <mutex>
+#include <vector>
+
+#include <ringlet/detail/task_base.hpp>
+
+namespace ringlet::detail {
+
+class StackPool {
+public:
+    explicit StackPool(std::size_t warm_limit);
+    StackPool(const StackPool&) = delete;
+    StackPool& operator=(const StackPool&) = delete;
+
+    // A stack with at least `usable` bytes above its guard page.
+    // Throws: IoError (mmap failed, e.g. ENOMEM or vm.max_map_count).
+    StackMemory allocate(std::size_t usable);
+    void release(StackMemory stack) noexcept;
+
+    // The scheduler is going away: free everything once the last outstanding
+    // stack comes back (possibly right now, deleting *this).
+    void orphan() noexcept;
+
+    static std::size_t page_size() noexcept;
+    // Bytes of guard below each stack: several pages, so a frame of a few KiB
+    // cannot jump over it into the neighbouring stack of the slab.
+    static std::size_t guard_size() noexcept { return 4 * page_size(); }
+    bool orphaned() const noexcept { return orphaned_.load(std::memory_order_acquire); }
+    std::size_t outstanding() const noexcept { return outstanding_.load(); }
+    std::size_t free_count() const noexcept { return free_.size(); }
+    std::size_t mapped_bytes() const noexcept { return mapped_bytes_; }
+    bool guard_by_madvise() const noexcept { return guard_mode_ == GuardMode::madvise; }
+
+private:
+    ~StackPool();
+    enum class GuardMode { unknown, madvise, mprotect };
+    void install_guard(void* base);
+    void release_locked(StackMemory stack) noexcept;
+
+    std::size_t warm_limit_;
+    std::size_t stack_bytes_;  // default stack incl. guard
+    GuardMode guard_mode_ = GuardMode::unknown;
+    std::vector<void*> free_;       // default-size stacks ready for reuse
+    std::vector<StackMemory> slabs_;
+    std::size_t mapped_bytes_ = 0;
+    std::atomic<std::size_t> outstanding_{0};
+    std::atomic<bool> orphaned_{false};
+    std::mutex orphan_mutex_;
+};
+
+}  // namespace ringlet::detail
