@@ -338,6 +338,8 @@ void Scheduler::task_entry(fctx::transfer_t t) noexcept {
             tcb->error = std::current_exception();
         }
     }
+    // Captured state dies when the task ends, not when its last handle does.
+    tcb->drop_callable();
     s->exit_running();
 }
 

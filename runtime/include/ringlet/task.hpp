@@ -18,6 +18,7 @@
 #include <exception>
 #include <functional>
 #include <new>
+#include <optional>
 #include <ranges>
 #include <string_view>
 #include <tuple>
@@ -71,21 +72,24 @@ class TaskImpl final : public TaskResult<R> {
 public:
     template <class F2, class... A2>
     explicit TaskImpl(F2&& f, A2&&... args)
-        : fn_(std::forward<F2>(f)), args_(std::forward<A2>(args)...) {}
+        : call_(std::in_place, std::forward<F2>(f), std::forward<A2>(args)...) {}
 
     void invoke() override {
+        auto call = [](auto&& f, auto&&... a) -> decltype(auto) {
+            return std::invoke(std::forward<decltype(f)>(f), std::forward<decltype(a)>(a)...);
+        };
         if constexpr (std::is_void_v<R>) {
-            std::apply(std::move(fn_), std::move(args_));
+            std::apply(call, std::move(*call_));
             this->emplace();
         } else {
-            this->emplace(std::apply(std::move(fn_), std::move(args_)));
+            this->emplace(std::apply(call, std::move(*call_)));
         }
     }
+    void drop_callable() noexcept override { call_.reset(); }
     void destroy() noexcept override { this->~TaskImpl(); }
 
 private:
-    Fn fn_;
-    std::tuple<Args...> args_;
+    std::optional<std::tuple<Fn, Args...>> call_;  // destroyed as soon as the task ends
 };
 
 // Owning reference to a control block, the untyped core of Task<T>.

@@ -50,7 +50,9 @@ public:
 
     // Runs the callable, storing its value; exceptions escape to the caller.
     virtual void invoke() = 0;
-    // Destroys the callable and result (the most-derived object).
+    // Destroys the callable and its arguments (the task has ended).
+    virtual void drop_callable() noexcept = 0;
+    // Destroys the result and the rest of the most-derived object.
     virtual void destroy() noexcept = 0;
 
     Context ctx;

@@ -1,0 +1,193 @@
+// ringlet/channel.hpp — bounded FIFO between tasks and threads.
+//
+// Channel<T> holds at most `capacity` values; capacity 0 is a rendezvous (a
+// send completes only when a receiver takes the value). Waiting calls suspend
+// a task, or block a plain thread; tasks on different schedulers and plain
+// threads may share one channel. Senders and receivers are served FIFO.
+// Ordering: a send happens-before the receive that gets its value.
+// Lifetime: destroy a channel only when no task or thread waits on it.
+#pragma once
+
+#include <cstddef>
+#include <iterator>
+#include <mutex>
+#include <optional>
+#include <utility>
+#include <vector>
+
+#include <ringlet/detail/spin_lock.hpp>
+#include <ringlet/detail/waiter.hpp>
+#include <ringlet/errors.hpp>
+#include <ringlet/time.hpp>
+
+namespace ringlet {
+
+template <class T>
+class Channel {
+public:
+    explicit Channel(std::size_t capacity) : capacity_(capacity), buffer_(capacity) {}
+    Channel(const Channel&) = delete;
+    Channel& operator=(const Channel&) = delete;
+
+    // Sends `value`, waiting while the channel is full.
+    // Suspends. Throws: ChannelClosed if the channel is or becomes closed,
+    // Cancelled, TimeoutError. Cancellation: `value` was not sent and is lost.
+    void send(T value) { send_until(value, TimePoint::max(), /*wait=*/true); }
+
+    // Sends if that needs no waiting; otherwise returns false and leaves
+    // `value` with the caller. Throws: ChannelClosed.
+    bool try_send(T& value) { return send_until(value, TimePoint::max(), /*wait=*/false); }
+    bool try_send(T&& value) { return try_send(value); }
+
+    // Like send(), but false after `timeout`, and then `value` is still the
+    // caller's. Suspends. Throws: ChannelClosed, Cancelled, TimeoutError.
+    bool send_for(T& value, Duration timeout) {
+        return send_until(value, deadline_after(timeout), /*wait=*/true);
+    }
+
+    // Receives the oldest value, waiting while the channel is empty.
+    // Returns nullopt once the channel is closed and drained.
+    // Suspends. Throws: Cancelled, TimeoutError. Cancellation: if cancelled
+    // while waiting, nothing was received (a value already handed over is
+    // returned and the cancel arrives at the next suspension point).
+    std::optional<T> recv() { return recv_until(TimePoint::max(), /*wait=*/true); }
+
+    // A value if one is available without waiting, else nullopt.
+    std::optional<T> try_recv() { return recv_until(TimePoint::max(), /*wait=*/false); }
+
+    // Like recv(), but nullopt after `timeout` as well.
+    std::optional<T> recv_for(Duration timeout) {
+        return recv_until(deadline_after(timeout), /*wait=*/true);
+    }
+
+    // Closes the channel: sends now throw ChannelClosed, waiting senders wake
+    // with it, receivers drain what is buffered and then get nullopt.
+    // Idempotent. Thread-safe.
+    void close() {
+        std::lock_guard guard(lock_);
+        closed_ = true;
+        while (detail::Waiter* w = receivers_.front()) grant(receivers_, *w, detail::WaitStatus::closed);
+        while (detail::Waiter* w = senders_.front()) grant(senders_, *w, detail::WaitStatus::closed);
+    }
+
+    bool closed() const {
+        std::lock_guard guard(lock_);
+        return closed_;
+    }
+    // Values buffered right now.
+    std::size_t size() const {
+        std::lock_guard guard(lock_);
+        return count_;
+    }
+    std::size_t capacity() const noexcept { return capacity_; }
+
+    // Input iteration: `for (T& v : channel)` receives until closed and drained.
+    class iterator {
+    public:
+        using value_type = T;
+        using difference_type = std::ptrdiff_t;
+        iterator() = default;
+        explicit iterator(Channel* ch) : channel_(ch) { ++*this; }
+        T& operator*() { return *current_; }
+        iterator& operator++() {
+            current_ = channel_->recv();
+            if (!current_) channel_ = nullptr;
+            return *this;
+        }
+        void operator++(int) { ++*this; }
+        friend bool operator==(const iterator& it, std::default_sentinel_t) noexcept {
+            return it.channel_ == nullptr;
+        }
+
+    private:
+        Channel* channel_ = nullptr;
+        std::optional<T> current_;
+    };
+    iterator begin() { return iterator(this); }
+    std::default_sentinel_t end() const noexcept { return {}; }
+
+private:
+    bool send_until(T& value, TimePoint deadline, bool wait) {
+        if (wait) detail::check_interrupts();
+        lock_.lock();
+        if (closed_) {
+            lock_.unlock();
+            throw ChannelClosed();
+        }
+        if (detail::Waiter* r = receivers_.front()) {
+            static_cast<std::optional<T>*>(r->payload)->emplace(std::move(value));
+            grant(receivers_, *r, detail::WaitStatus::granted);
+            lock_.unlock();
+            return true;
+        }
+        if (count_ < capacity_) {
+            push(std::move(value));
+            lock_.unlock();
+            return true;
+        }
+        if (!wait) {
+            lock_.unlock();
+            return false;
+        }
+        detail::Waiter w;
+        detail::prepare_wait(w, "Channel::send");
+        w.payload = &value;
+        senders_.push_back(w);
+        lock_.unlock();
+        if (!detail::wait_granted(lock_, senders_, w, deadline)) return false;
+        if (w.status == detail::WaitStatus::closed) throw ChannelClosed();
+        return true;
+    }
+
+    std::optional<T> recv_until(TimePoint deadline, bool wait) {
+        if (wait) detail::check_interrupts();
+        lock_.lock();
+        if (count_ > 0) {
+            std::optional<T> v(std::move(*buffer_[head_]));
+            buffer_[head_].reset();
+            head_ = (head_ + 1) % capacity_;
+            --count_;
+            // A waiting sender's value moves into the freed slot.
+            if (detail::Waiter* s = senders_.front()) {
+                push(std::move(*static_cast<T*>(s->payload)));
+                grant(senders_, *s, detail::WaitStatus::granted);
+            }
+            lock_.unlock();
+            return v;
+        }
+        if (detail::Waiter* s = senders_.front()) {  // rendezvous hand-off
+            std::optional<T> v(std::move(*static_cast<T*>(s->payload)));
+            grant(senders_, *s, detail::WaitStatus::granted);
+            lock_.unlock();
+            return v;
+        }
+        if (closed_ || !wait) {
+            lock_.unlock();
+            return std::nullopt;
+        }
+        std::optional<T> slot;
+        detail::Waiter w;
+        detail::prepare_wait(w, "Channel::recv");
+        w.payload = &slot;
+        receivers_.push_back(w);
+        lock_.unlock();
+        if (!detail::wait_granted(lock_, receivers_, w, deadline)) return std::nullopt;
+        return slot;  // empty when woken by close()
+    }
+
+    void push(T&& value) {
+        buffer_[(head_ + count_) % capacity_].emplace(std::move(value));
+        ++count_;
+    }
+
+    mutable detail::SpinLock lock_;
+    const std::size_t capacity_;
+    std::vector<std::optional<T>> buffer_;
+    std::size_t head_ = 0;
+    std::size_t count_ = 0;
+    bool closed_ = false;
+    detail::WaitQueue senders_;
+    detail::WaitQueue receivers_;
+};
+
+}  // namespace ringlet

@@ -1,0 +1,47 @@
+// ringlet/mutex.hpp — a mutual-exclusion lock that suspends tasks.
+//
+// Mutex satisfies Lockable and TimedLockable (use std::lock_guard,
+// std::unique_lock, std::scoped_lock). Waiting tasks suspend; plain threads
+// block. Ownership passes directly to the longest waiter on unlock (FIFO).
+// Not recursive. Ordering: unlock() happens-before the next lock() returns.
+#pragma once
+
+#include <chrono>
+
+#include <ringlet/detail/spin_lock.hpp>
+#include <ringlet/detail/waiter.hpp>
+#include <ringlet/time.hpp>
+
+namespace ringlet {
+
+class CondVar;
+
+class Mutex {
+public:
+    Mutex() = default;
+    Mutex(const Mutex&) = delete;
+    Mutex& operator=(const Mutex&) = delete;
+
+    // Suspends. Throws: Cancelled, TimeoutError (enclosing scope).
+    // Cancellation: the mutex was not acquired.
+    void lock();
+    bool try_lock() noexcept;
+    // Suspends. False if not acquired within `timeout`.
+    bool try_lock_for(Duration timeout);
+    template <class Rep, class Period>
+    bool try_lock_for(std::chrono::duration<Rep, Period> timeout) {
+        return try_lock_for(std::chrono::duration_cast<Duration>(timeout));
+    }
+    // Throws: UsageError if the mutex is not locked.
+    void unlock();
+
+private:
+    friend class CondVar;
+    bool lock_until(TimePoint deadline, bool interruptible);
+
+    detail::SpinLock lock_;
+    bool locked_ = false;
+    detail::WaitQueue waiters_;
+};
+
+}  // namespace ringlet
