@@ -4,6 +4,8 @@
 #include <unistd.h>
 
 #include <cstdio>
+#include <cstdlib>
+#include <cxxabi.h>
 #include <cstring>
 #include <exception>
 #include <mutex>
@@ -93,7 +95,10 @@ void report_unobserved_failure(const TaskControlBlock* t) noexcept {
     try {
         std::rethrow_exception(t->error);
     } catch (const std::exception& e) {
-        text = std::string(typeid(e).name()) + ": " + e.what();
+        int status = 0;
+        char* name = abi::__cxa_demangle(typeid(e).name(), nullptr, nullptr, &status);
+        text = std::string(status == 0 && name ? name : typeid(e).name()) + ": " + e.what();
+        std::free(name);
         what = text.c_str();
     } catch (...) {
     }
@@ -209,12 +214,11 @@ void Scheduler::push_remote(TaskControlBlock* tcb) noexcept {
     TaskControlBlock* head = remote_.load(std::memory_order_relaxed);
     do {
         tcb->remote_next = head;
-    } while (!remote_.compare_exchange_weak(head, tcb, std::memory_order_release,
+    } while (!remote_.compare_exchange_weak(head, tcb, std::memory_order_seq_cst,
                                             std::memory_order_relaxed));
-    // Pairs with the fence in housekeeping(true): either the sleeper sees our
+    // Dekker with housekeeping(true), all seq_cst: either the sleeper sees our
     // push, or we see it sleeping and kick the backend.
-    std::atomic_thread_fence(std::memory_order_seq_cst);
-    if (sleeping_.load(std::memory_order_relaxed)) backend_->wake();
+    if (sleeping_.load(std::memory_order_seq_cst)) backend_->wake();
 }
 
 void Scheduler::drain_remote() noexcept {
@@ -258,9 +262,8 @@ void Scheduler::housekeeping(bool may_block) {
             timeout = left > Duration::zero() ? std::chrono::duration_cast<Duration>(left)
                                               : Duration::zero();
         }
-        sleeping_.store(true, std::memory_order_relaxed);
-        std::atomic_thread_fence(std::memory_order_seq_cst);
-        if (remote_.load(std::memory_order_relaxed) != nullptr) timeout = Duration::zero();
+        sleeping_.store(true, std::memory_order_seq_cst);
+        if (remote_.load(std::memory_order_seq_cst) != nullptr) timeout = Duration::zero();
         ++polls_;
         backend_->poll(timeout);
         sleeping_.store(false, std::memory_order_relaxed);
@@ -352,7 +355,9 @@ void Scheduler::exit_running() noexcept {
     self->join_lock.unlock();
     unlink(self);
     ended_ = self;  // released by whoever runs next, once we are off this stack
-    TaskControlBlock* next = pick_next();
+    // When main ends, go to the loop even if tasks are ready: it must cancel the
+    // leftovers now, or tasks that never block would keep run() alive forever.
+    TaskControlBlock* next = self == main_ ? nullptr : pick_next();
     running_ = next;
     if (next) next->state = TaskState::running;
     ++switches_;
@@ -368,7 +373,14 @@ void Scheduler::cancel_leftovers() noexcept {
 }
 
 void Scheduler::run_until_done(TaskControlBlock* main) {
+    main_ = main;
+    bool leftovers_cancelled = false;
     for (;;) {
+        if (!leftovers_cancelled &&
+            main->public_state.load(std::memory_order_relaxed) == TaskState::done) {
+            leftovers_cancelled = true;
+            cancel_leftovers();
+        }
         if (TaskControlBlock* next = pick_next()) {
             switch_to(next);
             continue;
@@ -380,8 +392,8 @@ void Scheduler::run_until_done(TaskControlBlock* main) {
         }
         housekeeping(true);
     }
-    // A task can end between our last look and here only by running; none can.
-    drain_remote();
+    main_ = nullptr;
+    drain_remote();  // handles released from other threads
 }
 
 bool Scheduler::guard_hit(const void* addr) const noexcept {

@@ -89,7 +89,8 @@ private:
     TimerHeap timers_;
     Context loop_ctx_;
     TaskControlBlock* running_ = nullptr;
-    TaskControlBlock* ended_ = nullptr;  // a task that just ended, freed off its stack
+    TaskControlBlock* ended_ = nullptr;
+    TaskControlBlock* main_ = nullptr;  // run()'s main task while the loop runs  // a task that just ended, freed off its stack
 
     TaskControlBlock* ready_head_ = nullptr;
     TaskControlBlock* ready_tail_ = nullptr;

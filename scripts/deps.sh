@@ -1,0 +1,20 @@
+#!/usr/bin/env bash
+# scripts/deps.sh — install the Debian packages ringlet needs, only those missing.
+# Works as root on a fresh Debian 12 (uses sudo when not root).
+set -euo pipefail
+
+packages=(g++ meson ninja-build pkg-config liburing-dev libboost-context-dev
+          libgtest-dev libbenchmark-dev)
+missing=()
+for p in "${packages[@]}"; do
+    if ! dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed"; then
+        missing+=("$p")
+    fi
+done
+if ((${#missing[@]} > 0)); then
+    sudo=""
+    [[ $(id -u) -ne 0 ]] && sudo=sudo
+    echo "ringlet: installing ${missing[*]}"
+    $sudo apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends "${missing[@]}"
+fi
