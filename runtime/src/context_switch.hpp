@@ -39,6 +39,15 @@ extern "C" void __tsan_destroy_fiber(void* fiber);
 extern "C" void __tsan_switch_to_fiber(void* fiber, unsigned flags);
 #endif
 
+#if defined(__x86_64__) && defined(__linux__)
+// jump_context.cpp: jump_fcontext's frame layout, but returns with `ret`.
+extern "C" boost::context::detail::transfer_t ringlet_jump_context(
+    boost::context::detail::fcontext_t to, void* data) noexcept;
+#define RINGLET_JUMP ringlet_jump_context
+#else
+#define RINGLET_JUMP ::boost::context::detail::jump_fcontext
+#endif
+
 namespace ringlet::detail {
 
 namespace fctx = boost::context::detail;
@@ -75,7 +84,7 @@ inline Context* switch_context(Context& from, Context& to, bool from_ends = fals
 #ifdef RINGLET_TSAN
     __tsan_switch_to_fiber(to.tsan_fiber, 0);
 #endif
-    fctx::transfer_t t = fctx::jump_fcontext(to.fctx, &from);
+    fctx::transfer_t t = RINGLET_JUMP(to.fctx, &from);
     return finish_switch(t, &from);
 }
 

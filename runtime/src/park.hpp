@@ -19,4 +19,14 @@ inline bool try_claim(TaskControlBlock* t, std::uint64_t expected, WakeReason wh
 
 inline bool interruptible(std::uint64_t parked) noexcept { return (parked & 1) != 0; }
 
+void check_interrupts_slow(TaskControlBlock* t);
+
+// check_interrupts() for a known task: the common case (no cancel pending, no
+// Timeout scope) costs two loads.
+inline void check_interrupts_of(TaskControlBlock* t) {
+    if (t->cancel_requested.load(std::memory_order_relaxed) || t->timeouts != nullptr) {
+        check_interrupts_slow(t);
+    }
+}
+
 }  // namespace ringlet::detail

@@ -38,15 +38,18 @@ public:
     TaskControlBlock* running() const noexcept { return running_; }
 
     // Task life cycle.
-    StackMemory take_stack(std::size_t usable);
-    void give_back_stack(StackMemory stack) noexcept { stacks_->release(stack); }
+    // Reserves a stack and returns room for a control block of `size` bytes
+    // at its top; start() (or abandon_reserved()) must follow before anything
+    // can suspend. Throws: IoError.
+    void* reserve_task(std::size_t size, std::size_t align, std::size_t stack_size);
+    void abandon_reserved() noexcept;
     void start(TaskControlBlock* tcb, const char* name) noexcept;
     // Destroys an ended task whose last reference is gone and returns its
     // stack to its pool (owner thread, or any thread once the pool is orphaned).
     static void free_task(TaskControlBlock* tcb) noexcept;
 
     // Makes a claimed task ready. Owner thread only (wake() from elsewhere).
-    void make_ready(TaskControlBlock* tcb) noexcept;
+    [[gnu::always_inline]] inline void make_ready(TaskControlBlock* tcb) noexcept;
     // Any thread: makes a claimed task ready on its own scheduler.
     static void wake(TaskControlBlock* tcb) noexcept;
 
@@ -70,9 +73,9 @@ public:
 private:
     [[noreturn]] static void task_entry(boost::context::detail::transfer_t t) noexcept;
     [[noreturn]] void exit_running() noexcept;
-    void switch_to(TaskControlBlock* next) noexcept;
-    void after_switch() noexcept;
-    TaskControlBlock* pick_next() noexcept;
+    [[gnu::always_inline]] inline void switch_to(TaskControlBlock* next) noexcept;
+    [[gnu::always_inline]] inline void after_switch() noexcept;
+    [[gnu::always_inline]] inline TaskControlBlock* pick_next() noexcept;
     void housekeeping(bool may_block);
     void fire_timers() noexcept;
     void drain_remote() noexcept;
@@ -104,6 +107,8 @@ private:
     std::atomic<bool> sleeping_{false};
 
     void* alt_stack_ = nullptr;
+    StackMemory reserved_;     // between reserve_task() and start()
+    unsigned stack_colour_ = 0;
 
     // statistics
     std::uint64_t spawned_ = 0;

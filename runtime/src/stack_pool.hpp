@@ -37,7 +37,10 @@ public:
     static std::size_t page_size() noexcept;
     // Bytes of guard below each stack: several pages, so a frame of a few KiB
     // cannot jump over it into the neighbouring stack of the slab.
-    static std::size_t guard_size() noexcept { return 4 * page_size(); }
+    static std::size_t guard_size() noexcept {
+        static const std::size_t size = 4 * page_size();
+        return size;
+    }
     bool orphaned() const noexcept { return orphaned_.load(std::memory_order_acquire); }
     std::size_t outstanding() const noexcept { return outstanding_.load(); }
     std::size_t free_count() const noexcept { return free_.size(); }

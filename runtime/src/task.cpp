@@ -8,12 +8,6 @@
 
 namespace ringlet::detail {
 
-namespace {
-// The stack reserved by allocate_task, claimed by start_task/abandon_task:
-// nothing can suspend between the two, so one slot per thread suffices.
-thread_local StackMemory pending_stack;
-}  // namespace
-
 void* allocate_task(std::size_t size, std::size_t align, std::size_t stack_size) {
     Scheduler* s = Scheduler::current();
     if (s == nullptr) {
@@ -21,20 +15,12 @@ void* allocate_task(std::size_t size, std::size_t align, std::size_t stack_size)
             "ringlet::spawn: no scheduler on this thread; call it inside ringlet::run() or a "
             "ringlet::Thread");
     }
-    if (stack_size < size + 16 * 1024) stack_size = size + 16 * 1024;
-    pending_stack = s->take_stack(stack_size);
-    char* top = static_cast<char*>(pending_stack.base) + pending_stack.size;
-    auto addr = reinterpret_cast<std::uintptr_t>(top - size);
-    addr &= ~(std::uintptr_t{std::max<std::size_t>(align, 64)} - 1);
-    return reinterpret_cast<void*>(addr);
+    return s->reserve_task(size, align, stack_size);
 }
 
-void abandon_task(void*) noexcept {
-    Scheduler::current()->give_back_stack(std::exchange(pending_stack, StackMemory{}));
-}
+void abandon_task(void*) noexcept { Scheduler::current()->abandon_reserved(); }
 
 void start_task(TaskControlBlock* tcb, const char* name) noexcept {
-    tcb->stack = std::exchange(pending_stack, StackMemory{});
     Scheduler::current()->start(tcb, name);
 }
 
@@ -104,9 +90,9 @@ void yield() {
         ::sched_yield();
         return;
     }
-    detail::check_interrupts();
+    // One check after the switch covers a cancel that was pending before it too.
     s->yield_running();
-    detail::check_interrupts();
+    detail::check_interrupts_of(s->running());
 }
 
 TaskId current_task() noexcept {

@@ -98,11 +98,7 @@ WakeReason block_task(Scheduler* s, Waiter& w, TimePoint deadline) noexcept {
 
 }  // namespace
 
-void check_interrupts() {
-    Scheduler* s = Scheduler::current();
-    if (s == nullptr) return;
-    TaskControlBlock* t = s->running();
-    if (t == nullptr) return;
+void check_interrupts_slow(TaskControlBlock* t) {
     if (t->cancel_requested.load(std::memory_order_relaxed) &&
         t->cancel_requested.exchange(false, std::memory_order_acq_rel)) {
         throw Cancelled{};
@@ -110,6 +106,12 @@ void check_interrupts() {
     if (Timeout* scope = TimeoutAccess::earliest(t)) {
         if (scope->deadline() <= Clock::now()) TimeoutAccess::fire(scope);
     }
+}
+
+void check_interrupts() {
+    Scheduler* s = Scheduler::current();
+    if (s == nullptr) return;
+    if (TaskControlBlock* t = s->running()) check_interrupts_of(t);
 }
 
 void prepare_wait(Waiter& w, const char* what, bool can_interrupt) noexcept {
