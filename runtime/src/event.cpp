@@ -20,11 +20,8 @@ bool Event::wait(Duration timeout) {
         lock_.unlock();
         return true;
     }
-    detail::Waiter w;
-    detail::prepare_wait(w, "Event::wait");
-    waiters_.push_back(w);
-    lock_.unlock();
-    return detail::wait_granted(lock_, waiters_, w, deadline);
+    return detail::wait_locked(lock_, waiters_, "Event::wait", deadline) !=
+           detail::WaitStatus::waiting;
 }
 
 }  // namespace ringlet

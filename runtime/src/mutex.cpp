@@ -14,11 +14,8 @@ bool Mutex::lock_until(TimePoint deadline, bool interruptible) {
         lock_.unlock();
         return true;
     }
-    detail::Waiter w;
-    detail::prepare_wait(w, "Mutex::lock", interruptible);
-    waiters_.push_back(w);
-    lock_.unlock();
-    return detail::wait_granted(lock_, waiters_, w, deadline);
+    return detail::wait_locked(lock_, waiters_, "Mutex::lock", deadline, nullptr, interruptible) !=
+           detail::WaitStatus::waiting;
 }
 
 void Mutex::lock() { lock_until(TimePoint::max(), true); }

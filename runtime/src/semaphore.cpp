@@ -12,11 +12,8 @@ bool Semaphore::acquire_until(TimePoint deadline) {
         lock_.unlock();
         return true;
     }
-    detail::Waiter w;
-    detail::prepare_wait(w, "Semaphore::acquire");
-    waiters_.push_back(w);
-    lock_.unlock();
-    return detail::wait_granted(lock_, waiters_, w, deadline);
+    return detail::wait_locked(lock_, waiters_, "Semaphore::acquire", deadline) !=
+           detail::WaitStatus::waiting;
 }
 
 void Semaphore::acquire() { acquire_until(TimePoint::max()); }

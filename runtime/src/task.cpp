@@ -47,11 +47,7 @@ bool join_task(TaskControlBlock* tcb, TimePoint deadline) {
         tcb->join_lock.unlock();
         return true;
     }
-    Waiter w;
-    prepare_wait(w, "join");
-    tcb->joiners.push_back(w);
-    tcb->join_lock.unlock();
-    return wait_granted(tcb->join_lock, tcb->joiners, w, deadline);
+    return wait_locked(tcb->join_lock, tcb->joiners, "join", deadline) != WaitStatus::waiting;
 }
 
 void cancel_task(TaskControlBlock* tcb) noexcept {

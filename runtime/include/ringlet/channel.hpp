@@ -15,6 +15,7 @@
 #include <utility>
 #include <vector>
 
+#include <ringlet/detail/pull_iterator.hpp>
 #include <ringlet/detail/spin_lock.hpp>
 #include <ringlet/detail/waiter.hpp>
 #include <ringlet/errors.hpp>
@@ -82,27 +83,7 @@ public:
     std::size_t capacity() const noexcept { return capacity_; }
 
     // Input iteration: `for (T& v : channel)` receives until closed and drained.
-    class iterator {
-    public:
-        using value_type = T;
-        using difference_type = std::ptrdiff_t;
-        iterator() = default;
-        explicit iterator(Channel* ch) : channel_(ch) { ++*this; }
-        T& operator*() { return *current_; }
-        iterator& operator++() {
-            current_ = channel_->recv();
-            if (!current_) channel_ = nullptr;
-            return *this;
-        }
-        void operator++(int) { ++*this; }
-        friend bool operator==(const iterator& it, std::default_sentinel_t) noexcept {
-            return it.channel_ == nullptr;
-        }
-
-    private:
-        Channel* channel_ = nullptr;
-        std::optional<T> current_;
-    };
+    using iterator = detail::PullIterator<Channel, T, &Channel::recv>;
     iterator begin() { return iterator(this); }
     std::default_sentinel_t end() const noexcept { return {}; }
 
@@ -129,13 +110,11 @@ private:
             lock_.unlock();
             return false;
         }
-        detail::Waiter w;
-        detail::prepare_wait(w, "Channel::send");
-        w.payload = &value;
-        senders_.push_back(w);
-        lock_.unlock();
-        if (!detail::wait_granted(lock_, senders_, w, deadline)) return false;
-        if (w.status == detail::WaitStatus::closed) throw ChannelClosed();
+        switch (detail::wait_locked(lock_, senders_, "Channel::send", deadline, &value)) {
+            case detail::WaitStatus::waiting: return false;  // timed out; value still ours
+            case detail::WaitStatus::closed: throw ChannelClosed();
+            case detail::WaitStatus::granted: break;
+        }
         return true;
     }
 
@@ -165,14 +144,9 @@ private:
             lock_.unlock();
             return std::nullopt;
         }
-        std::optional<T> slot;
-        detail::Waiter w;
-        detail::prepare_wait(w, "Channel::recv");
-        w.payload = &slot;
-        receivers_.push_back(w);
-        lock_.unlock();
-        if (!detail::wait_granted(lock_, receivers_, w, deadline)) return std::nullopt;
-        return slot;  // empty when woken by close()
+        std::optional<T> slot;  // stays empty on timeout and when woken by close()
+        detail::wait_locked(lock_, receivers_, "Channel::recv", deadline, &slot);
+        return slot;
     }
 
     void push(T&& value) {

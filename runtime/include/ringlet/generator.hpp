@@ -24,6 +24,7 @@
 #include <type_traits>
 #include <utility>
 
+#include <ringlet/detail/pull_iterator.hpp>
 #include <ringlet/detail/coroutine_core.hpp>
 #include <ringlet/errors.hpp>
 
@@ -92,27 +93,7 @@ public:
         if (state_) state_->close();
     }
 
-    class iterator {
-    public:
-        using value_type = T;
-        using difference_type = std::ptrdiff_t;
-        iterator() = default;
-        explicit iterator(Generator* g) : gen_(g) { ++*this; }
-        T& operator*() { return *current_; }
-        iterator& operator++() {
-            current_ = gen_->next();
-            if (!current_) gen_ = nullptr;
-            return *this;
-        }
-        void operator++(int) { ++*this; }
-        friend bool operator==(const iterator& it, std::default_sentinel_t) noexcept {
-            return it.gen_ == nullptr;
-        }
-
-    private:
-        Generator* gen_ = nullptr;
-        std::optional<T> current_;
-    };
+    using iterator = detail::PullIterator<Generator, T, &Generator::next>;
     iterator begin() { return iterator(this); }
     std::default_sentinel_t end() const noexcept { return {}; }
 

@@ -57,11 +57,7 @@ struct SharedResult {
             lock.unlock();
             return true;
         }
-        Waiter w;
-        prepare_wait(w, "Future::wait");
-        waiters.push_back(w);
-        lock.unlock();
-        return wait_granted(lock, waiters, w, deadline);
+        return wait_locked(lock, waiters, "Future::wait", deadline) != WaitStatus::waiting;
     }
 };
 

@@ -92,20 +92,26 @@ void grant(WaitQueue& q, Waiter& w, WaitStatus status) noexcept;
 // false / nullopt).
 void throw_if_interrupted(WakeReason reason, TimePoint deadline);
 
-// The common tail of a waiting call: step 3 and 4 of the protocol. Returns
-// true if granted; false on the call's own timeout; throws on cancel/scope.
+// Steps 2 (slow path) to 4 of the protocol, entered with `lock` held after the
+// fast path failed; returns with it released. `payload` is stored in the
+// waiter for the granter. Returns how the wait ended: granted or closed, or
+// `waiting` when the call's own deadline passed. Throws: Cancelled,
+// TimeoutError (then the waiter is unlinked and nothing was granted).
 template <class Lock>
-bool wait_granted(Lock& lock, WaitQueue& q, Waiter& w, TimePoint deadline) {
-    WakeReason reason = block(w, deadline);
-    lock.lock();
-    if (w.status == WaitStatus::waiting) {
-        if (w.linked) q.remove(w);
-        lock.unlock();
-        throw_if_interrupted(reason, deadline);
-        return false;
-    }
+WaitStatus wait_locked(Lock& lock, WaitQueue& q, const char* what, TimePoint deadline,
+                       void* payload = nullptr, bool interruptible = true) {
+    Waiter w;
+    prepare_wait(w, what, interruptible);
+    w.payload = payload;
+    q.push_back(w);
     lock.unlock();
-    return true;
+    const WakeReason reason = block(w, deadline);
+    lock.lock();
+    const WaitStatus status = w.status;
+    if (status == WaitStatus::waiting && w.linked) q.remove(w);
+    lock.unlock();
+    if (status == WaitStatus::waiting) throw_if_interrupted(reason, deadline);
+    return status;
 }
 
 }  // namespace ringlet::detail
