@@ -36,6 +36,7 @@ public:
     // The scheduler of the calling thread, or null on a plain thread.
     static Scheduler* current() noexcept { return current_; }
     TaskControlBlock* running() const noexcept { return running_; }
+    Backend& backend() noexcept { return *backend_; }
 
     // Task life cycle.
     // Reserves a stack and returns room for a control block of `size` bytes

@@ -16,6 +16,8 @@
 
 namespace ringlet::detail {
 
+struct IoRequest;
+
 class Backend {
 public:
     virtual ~Backend() = default;
@@ -28,6 +30,10 @@ public:
     virtual bool has_pending() const noexcept = 0;
     // Thread-safe: make a poll() in progress (or the next one) return.
     virtual void wake() noexcept = 0;
+    // Runs `r` for the running task (see io_request.hpp for the contract).
+    virtual long perform(IoRequest& r, TimePoint deadline) = 0;
+    // The fd is about to be closed: drop any registration of it.
+    virtual void forget_fd(int fd) noexcept = 0;
 };
 
 // Picks the backend: `requested` ("io_uring", "epoll", or empty for

@@ -11,12 +11,45 @@
 
 #include <ringlet/errors.hpp>
 
+#include <vector>
+
+#include <ringlet/blocking.hpp>
+#include <ringlet/detail/waiter.hpp>
+
 #include "backend/backend.hpp"
+#include "io_request.hpp"
+#include "park.hpp"
+#include "scheduler.hpp"
 #include "unique_fd.hpp"
 
 namespace ringlet::detail {
 
 namespace {
+
+// A task waiting for one fd to become readable or writable.
+struct ReadyWait {
+    bool ready = false;
+    TaskControlBlock* task = nullptr;
+    std::uint64_t token = 0;
+};
+
+struct FdWaiters {
+    ReadyWait* reader = nullptr;
+    ReadyWait* writer = nullptr;
+    bool registered = false;
+};
+
+// A file operation run on the blocking pool (regular files are always
+// "ready" to epoll, so only a thread can keep them from stalling the loop).
+class FileJob final : public BlockingJob {
+public:
+    explicit FileJob(IoRequest& r) : request_(r) {}
+    void run() noexcept override { result = syscall_nonblocking(request_); }
+    long result = 0;
+
+private:
+    IoRequest& request_;
+};
 
 class EpollBackend final : public Backend {
 public:
@@ -27,14 +60,35 @@ public:
         if (!eventfd_.valid()) throw_io_error(-errno, "eventfd");
         epoll_event ev{};
         ev.events = EPOLLIN;
-        ev.data.u64 = 0;
+        ev.data.u64 = wake_key;
         if (::epoll_ctl(epoll_.get(), EPOLL_CTL_ADD, eventfd_.get(), &ev) != 0) {
             throw_io_error(-errno, "epoll_ctl");
         }
     }
 
     const char* name() const noexcept override { return "epoll"; }
-    bool has_pending() const noexcept override { return registered_ > 0; }
+    bool has_pending() const noexcept override { return waiting_ > 0; }
+
+    long perform(IoRequest& r, TimePoint deadline) override {
+        if (r.is_file_op()) {
+            FileJob job(r);
+            run_blocking(job);
+            return job.result;
+        }
+        return readiness_io(
+            r, deadline,
+            [](void* self, int fd, bool out, TimePoint d) {
+                return static_cast<EpollBackend*>(self)->wait_ready(fd, out, d);
+            },
+            this);
+    }
+
+    void forget_fd(int fd) noexcept override {
+        if (fd < 0 || static_cast<std::size_t>(fd) >= fds_.size()) return;
+        FdWaiters& st = fds_[static_cast<std::size_t>(fd)];
+        if (st.registered) ::epoll_ctl(epoll_.get(), EPOLL_CTL_DEL, fd, nullptr);
+        st = FdWaiters{};
+    }
 
     void poll(Duration timeout) override {
         epoll_event events[64];
@@ -58,10 +112,21 @@ public:
             throw_io_error(-errno, "epoll_wait");
         }
         for (int i = 0; i < n; ++i) {
-            if (events[i].data.u64 == 0) {
+            if (events[i].data.u64 == wake_key) {
                 std::uint64_t value;
                 [[maybe_unused]] ssize_t r = ::read(eventfd_.get(), &value, sizeof value);
+                continue;
             }
+            const int fd = static_cast<int>(events[i].data.u64 - fd_key_base);
+            FdWaiters& st = fds_[static_cast<std::size_t>(fd)];
+            const std::uint32_t ev = events[i].events;
+            if ((ev & (EPOLLIN | EPOLLERR | EPOLLHUP | EPOLLRDHUP)) && st.reader) {
+                complete(std::exchange(st.reader, nullptr));
+            }
+            if ((ev & (EPOLLOUT | EPOLLERR | EPOLLHUP)) && st.writer) {
+                complete(std::exchange(st.writer, nullptr));
+            }
+            arm(fd, st);  // one-shot fired: re-arm for whoever still waits
         }
     }
 
@@ -71,9 +136,70 @@ public:
     }
 
 private:
+    static constexpr std::uint64_t wake_key = 0;
+    static constexpr std::uint64_t fd_key_base = 1;
+
+    void complete(ReadyWait* w) noexcept {
+        --waiting_;
+        w->ready = true;
+        if (try_claim(w->task, w->token, WakeReason::notified)) Scheduler::wake(w->task);
+    }
+
+    // EPOLLONESHOT keeps an event from firing again for a waiter that has
+    // not run yet; the mask is rebuilt from whoever still waits.
+    void arm(int fd, FdWaiters& st) {
+        std::uint32_t mask = 0;
+        if (st.reader) mask |= EPOLLIN | EPOLLRDHUP;
+        if (st.writer) mask |= EPOLLOUT;
+        if (mask == 0) return;  // stays disarmed (one-shot) until someone waits
+        epoll_event ev{};
+        ev.events = mask | EPOLLONESHOT;
+        ev.data.u64 = fd_key_base + static_cast<std::uint64_t>(fd);
+        int res = ::epoll_ctl(epoll_.get(), st.registered ? EPOLL_CTL_MOD : EPOLL_CTL_ADD, fd, &ev);
+        if (res != 0 && errno == ENOENT && st.registered) {
+            res = ::epoll_ctl(epoll_.get(), EPOLL_CTL_ADD, fd, &ev);  // closed + reused fd
+        }
+        if (res != 0) throw_io_error(-errno, "epoll_ctl");
+        st.registered = true;
+    }
+
+    long wait_ready(int fd, bool out, TimePoint deadline) {
+        if (static_cast<std::size_t>(fd) >= fds_.size()) fds_.resize(static_cast<std::size_t>(fd) + 64);
+        FdWaiters& st = fds_[static_cast<std::size_t>(fd)];
+        ReadyWait*& slot = out ? st.writer : st.reader;
+        if (slot != nullptr) {
+            throw UsageError(out ? "ringlet: two tasks wait to write the same socket at once"
+                                 : "ringlet: two tasks wait to read the same socket at once");
+        }
+        ReadyWait rw;
+        slot = &rw;
+        try {
+            arm(fd, st);
+        } catch (...) {
+            slot = nullptr;
+            throw;
+        }
+        ++waiting_;
+        Waiter w;
+        prepare_wait(w, out ? "fd writable" : "fd readable");
+        rw.task = w.task;
+        rw.token = w.token;
+        const WakeReason reason = block(w, deadline);
+        if (!rw.ready) {
+            --waiting_;
+            // fds_ may have grown meanwhile: look the slot up again.
+            FdWaiters& now = fds_[static_cast<std::size_t>(fd)];
+            (out ? now.writer : now.reader) = nullptr;
+            throw_if_interrupted(reason, deadline);
+            return -ETIMEDOUT;
+        }
+        return 0;
+    }
+
+    std::vector<FdWaiters> fds_;
+    std::size_t waiting_ = 0;
     UniqueFd epoll_;
     UniqueFd eventfd_;
-    unsigned registered_ = 0;
     bool have_pwait2_ = true;
 };
 

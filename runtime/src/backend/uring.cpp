@@ -5,16 +5,25 @@
 // this thread and out of interrupts; COOP_TASKRUN where DEFER is missing. The
 // registered ring fd saves an fget per io_uring_enter. Cross-thread wake-ups
 // arrive as a read completing on an eventfd that is always armed.
+#include <poll.h>
+
 #include <cerrno>
 #include <cstdint>
 
+#include <fcntl.h>
 #include <sys/eventfd.h>
+#include <sys/stat.h>
 
 #include <liburing.h>
 
 #include <ringlet/errors.hpp>
 
+#include <ringlet/detail/waiter.hpp>
+
 #include "backend/backend.hpp"
+#include "io_request.hpp"
+#include "park.hpp"
+#include "scheduler.hpp"
 #include "unique_fd.hpp"
 
 namespace ringlet::detail {
@@ -22,6 +31,53 @@ namespace ringlet::detail {
 namespace {
 
 constexpr std::uint64_t wake_tag = 1;
+constexpr std::uint64_t ignore_tag = 0;  // completions nobody waits for (cancels)
+
+// One operation in flight: lives in the waiting task's frame until its CQE
+// has arrived, cancel or not.
+struct UringOp {
+    int res = 0;
+    bool completed = false;
+    TaskControlBlock* task = nullptr;
+    std::uint64_t token = 0;
+};
+
+void prep(io_uring_sqe* sqe, const IoRequest& r) noexcept {
+    switch (r.op) {
+        case IoOpcode::recv: io_uring_prep_recv(sqe, r.fd, r.buf, r.len, r.flags); break;
+        case IoOpcode::send:
+            io_uring_prep_send(sqe, r.fd, r.buf, r.len, r.flags | MSG_NOSIGNAL);
+            break;
+        case IoOpcode::recvmsg: io_uring_prep_recvmsg(sqe, r.fd, r.msg, r.flags); break;
+        case IoOpcode::sendmsg:
+            io_uring_prep_sendmsg(sqe, r.fd, r.msg, r.flags | MSG_NOSIGNAL);
+            break;
+        case IoOpcode::accept:
+            io_uring_prep_accept(sqe, r.fd, r.addr, r.addrlen, SOCK_NONBLOCK | SOCK_CLOEXEC);
+            break;
+        case IoOpcode::connect: io_uring_prep_connect(sqe, r.fd, r.addr, r.addr_size); break;
+        case IoOpcode::poll:
+            io_uring_prep_poll_add(sqe, r.fd, static_cast<unsigned>(r.flags));
+            break;
+        case IoOpcode::read:
+            io_uring_prep_read(sqe, r.fd, r.buf, static_cast<unsigned>(r.len),
+                               static_cast<__u64>(r.offset));
+            break;
+        case IoOpcode::write:
+            io_uring_prep_write(sqe, r.fd, r.buf, static_cast<unsigned>(r.len),
+                                static_cast<__u64>(r.offset));
+            break;
+        case IoOpcode::fsync: io_uring_prep_fsync(sqe, r.fd, 0); break;
+        case IoOpcode::openat:
+            io_uring_prep_openat(sqe, AT_FDCWD, r.path, r.flags | O_CLOEXEC, r.mode);
+            break;
+        case IoOpcode::close: io_uring_prep_close(sqe, r.fd); break;
+        case IoOpcode::statx:
+            io_uring_prep_statx(sqe, r.fd, r.path ? r.path : "", r.flags, STATX_BASIC_STATS,
+                                r.stx);
+            break;
+    }
+}
 
 class UringBackend final : public Backend {
 public:
@@ -91,11 +147,82 @@ public:
         [[maybe_unused]] ssize_t n = ::write(eventfd_.get(), &one, sizeof one);
     }
 
+    long perform(IoRequest& r, TimePoint deadline) override {
+        for (;;) {
+            const long res = submit_and_wait(r, deadline);
+            if (res != -EAGAIN || r.is_file_op() || r.op == IoOpcode::poll) return res;
+            // A non-blocking socket that io_uring did not poll for us (older
+            // kernels, accept): wait for readiness through the ring, retry.
+            IoRequest ready{IoOpcode::poll, r.fd};
+            ready.flags = r.wants_output() ? POLLOUT : POLLIN;
+            const long polled = submit_and_wait(ready, deadline);
+            if (polled < 0) return polled;
+        }
+    }
+
+    void forget_fd(int) noexcept override {}
+
 private:
+    long submit_and_wait(IoRequest& r, TimePoint deadline) {
+        UringOp op;
+        io_uring_sqe* sqe = get_sqe();
+        prep(sqe, r);
+        io_uring_sqe_set_data(sqe, &op);
+        ++in_flight_;
+        Waiter w;
+        prepare_wait(w, r.name());
+        op.task = w.task;
+        op.token = w.token;
+        const WakeReason reason = block(w, deadline);
+        if (!op.completed) {
+            // Cancelled or timed out while the kernel may still write into
+            // r's buffers: ask it to stop, and leave only after the op's own
+            // completion has arrived (never resume with the buffer in use).
+            sqe = get_sqe();
+            io_uring_prep_cancel64(sqe, reinterpret_cast<std::uint64_t>(&op), 0);
+            io_uring_sqe_set_data64(sqe, ignore_tag);
+            ++in_flight_;
+            while (!op.completed) {
+                prepare_wait(w, "io cancel", /*interruptible=*/false);
+                op.token = w.token;
+                block(w, TimePoint::max());
+            }
+            if (op.res == -ECANCELED || op.res == -EINTR) {
+                throw_if_interrupted(reason, deadline);
+                return -ETIMEDOUT;
+            }
+            // It completed anyway: keep the result (data must not be lost);
+            // the cancel stays pending for the next suspension point.
+            if (reason == WakeReason::cancelled) {
+                w.task->cancel_requested.store(true, std::memory_order_relaxed);
+            }
+        }
+        return op.res;
+    }
+
+    io_uring_sqe* get_sqe() {
+        io_uring_sqe* sqe = io_uring_get_sqe(&ring_);
+        while (sqe == nullptr) {  // SQ full: flush it now
+            const int res = io_uring_submit(&ring_);
+            if (res < 0 && res != -EBUSY && res != -EAGAIN) throw_io_error(res, "io_uring_submit");
+            sqe = io_uring_get_sqe(&ring_);
+        }
+        return sqe;
+    }
+
     void dispatch(const io_uring_cqe* cqe) {
         if (cqe->user_data == wake_tag) {
             --in_flight_wake_;
             arm_wake();
+            return;
+        }
+        --in_flight_;
+        if (cqe->user_data == ignore_tag) return;
+        auto* op = reinterpret_cast<UringOp*>(cqe->user_data);
+        op->res = cqe->res;
+        op->completed = true;
+        if (op->task != nullptr && try_claim(op->task, op->token, WakeReason::notified)) {
+            Scheduler::wake(op->task);
         }
     }
 
@@ -115,7 +242,7 @@ private:
     unsigned flags_ = 0;
     UniqueFd eventfd_;
     std::uint64_t wake_buffer_ = 0;
-    unsigned in_flight_ = 0;       // user operations only
+    unsigned in_flight_ = 0;       // user operations and their cancels
     unsigned in_flight_wake_ = 0;  // the always-armed eventfd read
 };
 
