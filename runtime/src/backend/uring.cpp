@@ -9,6 +9,10 @@
 
 #include <cerrno>
 #include <cstdint>
+#include <deque>
+#include <memory>
+#include <unordered_map>
+#include <vector>
 
 #include <fcntl.h>
 #include <sys/eventfd.h>
@@ -41,6 +45,32 @@ struct UringOp {
     TaskControlBlock* task = nullptr;
     std::uint64_t token = 0;
 };
+
+// A listener's multishot accept: one SQE keeps producing connections, which
+// are handed to waiting accept() calls or queued for the next one. Owned by
+// the backend; freed when the kernel posts the final CQE (no F_MORE).
+struct MultishotAccept {
+    explicit MultishotAccept(int listen_fd) noexcept : fd(listen_fd) {}
+    int fd;
+    bool armed = false;    // the multishot SQE is live in the kernel
+    bool closing = false;  // the listener is gone: free on the final CQE
+    std::deque<int> ready;  // accepted fds (or -errno) nobody has taken yet
+    struct Taker {
+        TaskControlBlock* task;
+        std::uint64_t token;
+        int result = 0;
+        bool done = false;
+        Taker* next = nullptr;
+    };
+    Taker* takers = nullptr;  // waiting accept() calls, FIFO
+    Taker* takers_tail = nullptr;
+};
+
+// Queued connections beyond this stop the multishot until accept() drains
+// them: without it the kernel would keep accepting for a server that has
+// stopped calling accept() (a full serve() slot pool), piling up fds.
+constexpr std::size_t max_queued_accepts = 64;
+constexpr std::uint64_t multishot_bit = 1;  // tags MultishotAccept in user_data
 
 void prep(io_uring_sqe* sqe, const IoRequest& r) noexcept {
     switch (r.op) {
@@ -83,7 +113,12 @@ class UringBackend final : public Backend {
 public:
     UringBackend() = default;
     ~UringBackend() override {
-        if (ring_ready_) io_uring_queue_exit(&ring_);
+        if (ring_ready_) io_uring_queue_exit(&ring_);  // the kernel drops every request
+        for (auto& [fd, m] : accepts_) {
+            for (int queued : m->ready) {
+                if (queued >= 0) ::close(queued);
+            }
+        }
     }
 
     int init(unsigned entries) {
@@ -148,6 +183,9 @@ public:
     }
 
     long perform(IoRequest& r, TimePoint deadline) override {
+        if (r.op == IoOpcode::accept && r.addr == nullptr && multishot_accept_) {
+            return accept_multishot(r.fd, deadline);
+        }
         for (;;) {
             const long res = submit_and_wait(r, deadline);
             if (res != -EAGAIN || r.is_file_op() || r.op == IoOpcode::poll) return res;
@@ -160,9 +198,120 @@ public:
         }
     }
 
-    void forget_fd(int) noexcept override {}
+    void forget_fd(int fd) noexcept override {
+        auto it = accepts_.find(fd);
+        if (it == accepts_.end()) return;
+        std::unique_ptr<MultishotAccept> owned = std::move(it->second);
+        accepts_.erase(it);
+        MultishotAccept* m = owned.get();
+        for (int queued : m->ready) {
+            if (queued >= 0) ::close(queued);
+        }
+        m->ready.clear();
+        while (MultishotAccept::Taker* t = m->takers) {  // their listener is closing
+            m->takers = t->next;
+            finish_taker(t, -EBADF);
+        }
+        if (!m->armed) return;
+        m->closing = true;  // freed by its final CQE
+        closing_.push_back(std::move(owned));
+        io_uring_sqe* sqe = get_sqe();
+        io_uring_prep_cancel64(sqe, reinterpret_cast<std::uint64_t>(m) | multishot_bit, 0);
+        io_uring_sqe_set_data64(sqe, ignore_tag);
+        ++in_flight_;
+    }
 
 private:
+    long accept_multishot(int fd, TimePoint deadline) {
+        auto& slot = accepts_[fd];
+        if (!slot) slot = std::make_unique<MultishotAccept>(fd);
+        MultishotAccept* m = slot.get();
+        if (!m->ready.empty()) {
+            const int res = m->ready.front();
+            m->ready.pop_front();
+            if (m->ready.size() < max_queued_accepts / 2) arm_accept(m);
+            return res;
+        }
+        arm_accept(m);
+        MultishotAccept::Taker taker{};
+        Waiter w;
+        prepare_wait(w, "accept");
+        taker.task = w.task;
+        taker.token = w.token;
+        (m->takers_tail ? m->takers_tail->next : m->takers) = &taker;
+        m->takers_tail = &taker;
+        const WakeReason reason = block(w, deadline);
+        if (taker.done) {
+            if (taker.result == -EINVAL && !multishot_accept_) {
+                IoRequest single{IoOpcode::accept, fd};
+                return perform(single, deadline);
+            }
+            return taker.result;
+        }
+        // No kernel buffer is involved (the address is not requested): leave
+        // at once; the multishot stays armed for the next accept().
+        auto found = accepts_.find(fd);
+        if (found != accepts_.end()) unlink_taker(found->second.get(), &taker);
+        throw_if_interrupted(reason, deadline);
+        return -ETIMEDOUT;
+    }
+
+    static void unlink_taker(MultishotAccept* m, MultishotAccept::Taker* t) noexcept {
+        MultishotAccept::Taker* prev = nullptr;
+        for (MultishotAccept::Taker* p = m->takers; p; prev = p, p = p->next) {
+            if (p != t) continue;
+            (prev ? prev->next : m->takers) = p->next;
+            if (m->takers_tail == p) m->takers_tail = prev;
+            return;
+        }
+    }
+
+    static void finish_taker(MultishotAccept::Taker* t, int result) noexcept {
+        t->result = result;
+        t->done = true;
+        if (try_claim(t->task, t->token, WakeReason::notified)) Scheduler::wake(t->task);
+    }
+
+    void arm_accept(MultishotAccept* m) {
+        if (m->armed || m->ready.size() >= max_queued_accepts) return;
+        io_uring_sqe* sqe = get_sqe();
+        io_uring_prep_multishot_accept(sqe, m->fd, nullptr, nullptr,
+                                       SOCK_NONBLOCK | SOCK_CLOEXEC);
+        io_uring_sqe_set_data64(sqe, reinterpret_cast<std::uint64_t>(m) | multishot_bit);
+        ++in_flight_;
+        m->armed = true;
+    }
+
+    void on_accept_cqe(MultishotAccept* m, const io_uring_cqe* cqe) {
+        const bool more = (cqe->flags & IORING_CQE_F_MORE) != 0;
+        if (!more) {
+            m->armed = false;
+            --in_flight_;
+        }
+        if (m->closing) {
+            if (cqe->res >= 0) ::close(cqe->res);
+            if (!more) {
+                std::erase_if(closing_, [m](const auto& p) { return p.get() == m; });
+            }
+            return;
+        }
+        // -EINVAL on the first CQE: no multishot accept in this kernel; use
+        // single-shot accepts from now on.
+        if (cqe->res == -EINVAL && !more && m->ready.empty()) {
+            multishot_accept_ = false;
+        }
+        if (cqe->res == -ECANCELED) return;
+        if (MultishotAccept::Taker* t = m->takers) {
+            m->takers = t->next;
+            if (m->takers == nullptr) m->takers_tail = nullptr;
+            finish_taker(t, cqe->res);
+        } else {
+            m->ready.push_back(cqe->res);
+        }
+        // A failed multishot (EMFILE …) ends; accept() re-arms it when asked.
+        if (!more && cqe->res >= 0 && m->takers) arm_accept(m);
+    }
+
     long submit_and_wait(IoRequest& r, TimePoint deadline) {
         UringOp op;
         io_uring_sqe* sqe = get_sqe();
@@ -216,6 +365,10 @@ private:
             arm_wake();
             return;
         }
+        if ((cqe->user_data & multishot_bit) != 0) {
+            on_accept_cqe(reinterpret_cast<MultishotAccept*>(cqe->user_data & ~multishot_bit), cqe);
+            return;
+        }
         --in_flight_;
         if (cqe->user_data == ignore_tag) return;
         auto* op = reinterpret_cast<UringOp*>(cqe->user_data);
@@ -243,6 +396,9 @@ private:
     UniqueFd eventfd_;
     std::uint64_t wake_buffer_ = 0;
     unsigned in_flight_ = 0;       // user operations and their cancels
+    bool multishot_accept_ = true;
+    std::unordered_map<int, std::unique_ptr<MultishotAccept>> accepts_;
+    std::vector<std::unique_ptr<MultishotAccept>> closing_;  // awaiting their final CQE
     unsigned in_flight_wake_ = 0;  // the always-armed eventfd read
 };
 
