@@ -15,6 +15,7 @@
 #include <sys/mman.h>
 
 #include <ringlet/errors.hpp>
+#include <ringlet/task_local.hpp>
 
 #include "check.hpp"
 #include "context_switch.hpp"
@@ -356,8 +357,10 @@ void Scheduler::task_entry(fctx::transfer_t t) noexcept {
             tcb->error = std::current_exception();
         }
     }
-    // Captured state dies when the task ends, not when its last handle does.
+    // Captured state and task-locals die when the task ends, not when its
+    // last handle does.
     tcb->drop_callable();
+    destroy_local_slots(tcb->locals);
     s->exit_running();
 }
 

@@ -5,6 +5,8 @@
 
 #include <cerrno>
 #include <climits>
+#include <cstdio>
+#include <cstdlib>
 #include <ctime>
 
 #include <ringlet/detail/waiter.hpp>
@@ -112,6 +114,14 @@ void check_interrupts() {
     Scheduler* s = Scheduler::current();
     if (s == nullptr) return;
     if (TaskControlBlock* t = s->running()) check_interrupts_of(t);
+}
+
+void destroyed_with_waiters(const char* what) noexcept {
+    std::fprintf(stderr,
+                 "ringlet: %s destroyed while tasks or threads still wait on it; keep it alive "
+                 "until they are done (close() it and join them first)\n",
+                 what);
+    std::abort();
 }
 
 void prepare_wait(Waiter& w, const char* what, bool can_interrupt) noexcept {

@@ -5,7 +5,8 @@
 // a task, or block a plain thread; tasks on different schedulers and plain
 // threads may share one channel. Senders and receivers are served FIFO.
 // Ordering: a send happens-before the receive that gets its value.
-// Lifetime: destroy a channel only when no task or thread waits on it.
+// Lifetime: destroy a channel only when no task or thread waits on it (the
+// destructor diagnoses a violation by aborting with a message).
 #pragma once
 
 #include <cstddef>
@@ -27,6 +28,13 @@ template <class T>
 class Channel {
 public:
     explicit Channel(std::size_t capacity) : capacity_(capacity), buffer_(capacity) {}
+    // Destroying a channel that tasks or threads (of any scheduler) still wait
+    // on is a caller bug: it prints a message and aborts instead of letting
+    // them wake into freed memory. close() it and join its users first.
+    ~Channel() {
+        detail::check_no_waiters(senders_, "ringlet::Channel");
+        detail::check_no_waiters(receivers_, "ringlet::Channel");
+    }
     Channel(const Channel&) = delete;
     Channel& operator=(const Channel&) = delete;
 

@@ -19,6 +19,8 @@ namespace ringlet {
 class CondVar {
 public:
     CondVar() = default;
+    // Aborts with a message if tasks or threads still wait (a caller bug).
+    ~CondVar() { detail::check_no_waiters(waiters_, "ringlet::CondVar"); }
     CondVar(const CondVar&) = delete;
     CondVar& operator=(const CondVar&) = delete;
 

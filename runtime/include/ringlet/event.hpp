@@ -17,6 +17,8 @@ namespace ringlet {
 class Event {
 public:
     Event() = default;
+    // Aborts with a message if tasks or threads still wait (a caller bug).
+    ~Event() { detail::check_no_waiters(waiters_, "ringlet::Event"); }
     Event(const Event&) = delete;
     Event& operator=(const Event&) = delete;
 

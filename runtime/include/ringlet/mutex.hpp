@@ -19,6 +19,8 @@ class CondVar;
 class Mutex {
 public:
     Mutex() = default;
+    // Aborts with a message if tasks or threads still wait (a caller bug).
+    ~Mutex() { detail::check_no_waiters(waiters_, "ringlet::Mutex"); }
     Mutex(const Mutex&) = delete;
     Mutex& operator=(const Mutex&) = delete;
 

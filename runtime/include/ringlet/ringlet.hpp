@@ -14,4 +14,8 @@
 #include <ringlet/semaphore.hpp>
 #include <ringlet/stats.hpp>
 #include <ringlet/task.hpp>
+#include <ringlet/task_local.hpp>
+#include <ringlet/thread.hpp>
+#include <ringlet/blocking.hpp>
+#include <ringlet/file.hpp>
 #include <ringlet/time.hpp>

@@ -17,6 +17,8 @@ namespace ringlet {
 class Semaphore {
 public:
     explicit Semaphore(std::size_t initial) noexcept : count_(initial) {}
+    // Aborts with a message if tasks or threads still wait (a caller bug).
+    ~Semaphore() { detail::check_no_waiters(waiters_, "ringlet::Semaphore"); }
     Semaphore(const Semaphore&) = delete;
     Semaphore& operator=(const Semaphore&) = delete;
 

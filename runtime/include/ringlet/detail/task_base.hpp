@@ -23,6 +23,7 @@ using TaskId = std::uint64_t;  // 1, 2, 3 … per process; 0 means "not a task"
 namespace ringlet::detail {
 
 class Scheduler;
+struct LocalSlot;
 class StackPool;
 
 enum class TaskState : std::uint8_t { ready, running, waiting, done };
@@ -76,6 +77,7 @@ public:
     std::atomic<TaskState> public_state{TaskState::ready};  // readable from any thread
     WakeReason wake_reason = WakeReason::none;
     Timeout* timeouts = nullptr;  // innermost Timeout scope
+    LocalSlot* locals = nullptr;  // TaskLocal values
     const char* waiting_on = nullptr;
 
     SpinLock join_lock;

@@ -69,6 +69,14 @@ private:
     Waiter* tail_ = nullptr;
 };
 
+// Destroying a primitive that tasks or threads still wait on would leave them
+// waking into freed memory: it is a bug in the caller, diagnosed by printing
+// `what` and aborting (like a stack overflow), never silent corruption.
+[[noreturn]] void destroyed_with_waiters(const char* what) noexcept;
+inline void check_no_waiters(const WaitQueue& q, const char* what) noexcept {
+    if (!q.empty()) destroyed_with_waiters(what);
+}
+
 // Throws Cancelled if the calling task has a pending cancel, TimeoutError if an
 // enclosing Timeout scope has expired. No-op on a plain thread.
 void check_interrupts();
