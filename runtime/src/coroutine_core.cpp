@@ -78,14 +78,46 @@ void CoroutineCore::destroy(CoroutineCore* core) noexcept {
     deallocate(stack);
 }
 
+namespace {
+
+// While a body runs inside a task, a suspension point in the body parks the
+// task with the body's stack as its execution context: the scheduler must
+// then resume the body's fiber and stack (sanitizers track both), not the
+// task's own. Swaps them in for the duration of a resume.
+class RunningOnCoroutine {
+public:
+    explicit RunningOnCoroutine(const Context& body) noexcept : task_(current_task_block()) {
+        if (task_ == nullptr) return;
+        saved_ = task_->ctx;
+        task_->ctx.stack_bottom = body.stack_bottom;
+        task_->ctx.stack_size = body.stack_size;
+        task_->ctx.tsan_fiber = body.tsan_fiber;
+    }
+    ~RunningOnCoroutine() {
+        if (task_ == nullptr) return;
+        task_->ctx.stack_bottom = saved_.stack_bottom;
+        task_->ctx.stack_size = saved_.stack_size;
+        task_->ctx.tsan_fiber = saved_.tsan_fiber;
+    }
+
+private:
+    TaskControlBlock* task_;
+    Context saved_;
+};
+
+}  // namespace
+
 void CoroutineCore::resume() {
     if (finished_) throw UsageError("ringlet::Generator: the generator has finished");
     if (running_) throw UsageError("ringlet::Generator: resumed from inside its own body");
     started_ = true;
     running_ = true;
-    caller_.stack_bottom = nullptr;  // learned anew: the caller may be another task
-    init_thread_context(caller_);
-    switch_context(caller_, self_);
+    {
+        RunningOnCoroutine on_body(self_);
+        caller_.stack_bottom = nullptr;  // learned anew: the caller may be another task
+        init_thread_context(caller_);
+        switch_context(caller_, self_);
+    }
     running_ = false;
     if (error_) std::rethrow_exception(std::exchange(error_, nullptr));
 }
@@ -102,9 +134,12 @@ void CoroutineCore::close() noexcept {
     }
     unwinding_ = true;
     running_ = true;
-    caller_.stack_bottom = nullptr;
-    init_thread_context(caller_);
-    switch_context(caller_, self_);
+    {
+        RunningOnCoroutine on_body(self_);
+        caller_.stack_bottom = nullptr;
+        init_thread_context(caller_);
+        switch_context(caller_, self_);
+    }
     running_ = false;
     error_ = nullptr;
     RINGLET_CHECK(finished_);  // the body swallowed CoroutineUnwind and yielded again

@@ -109,6 +109,9 @@ private:
 
     void* alt_stack_ = nullptr;
     StackMemory reserved_;     // between reserve_task() and start()
+    static constexpr TaskId id_block = 1024;  // ids taken from the process counter at a time
+    TaskId next_id_ = 0;
+    TaskId id_block_end_ = 0;
     unsigned stack_colour_ = 0;
 
     // statistics

@@ -71,6 +71,7 @@ StackMemory StackPool::allocate(std::size_t usable) {
         }
         void* base = free_.back();
         free_.pop_back();
+        if (trimmed_ > free_.size()) trimmed_ = free_.size();
         outstanding_.fetch_add(1, std::memory_order_relaxed);
         return {base, bytes};
     }
@@ -92,13 +93,20 @@ void StackPool::release_locked(StackMemory stack) noexcept {
         ::munmap(stack.base, stack.size);
         return;
     }
-    if (free_.size() >= warm_limit_) {
-        // Give the pages back but keep the slot: a burst of tasks must not pin
-        // its peak memory forever.
-        char* usable = static_cast<char*>(stack.base) + guard_size();
-        ::madvise(usable, stack.size - guard_size(), MADV_DONTNEED);
-    }
     free_.push_back(stack.base);
+}
+
+void StackPool::trim() noexcept {
+    // free_ is LIFO: the oldest entries are at the front and are reused last.
+    // Give back the pages of all but the newest warm_limit_ of them (keeping
+    // their slots); entries below trimmed_ already were.
+    if (free_.size() <= warm_limit_ + trimmed_) return;
+    const std::size_t end = free_.size() - warm_limit_;
+    for (std::size_t i = trimmed_; i < end; ++i) {
+        char* usable = static_cast<char*>(free_[i]) + guard_size();
+        ::madvise(usable, stack_bytes_ - guard_size(), MADV_DONTNEED);
+    }
+    trimmed_ = end;
 }
 
 void StackPool::release(StackMemory stack) noexcept {

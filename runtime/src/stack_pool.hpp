@@ -4,8 +4,9 @@
 // 100 000 tasks do not exhaust vm.max_map_count; each stack's lowest pages are a
 // guard installed with MADV_GUARD_INSTALL (Linux >= 6.13: no extra mapping) or
 // mprotect(PROT_NONE) otherwise. Stacks are committed lazily by the kernel.
-// Freed stacks are reused LIFO; beyond `warm_limit` free stacks their pages
-// are given back (MADV_DONTNEED) so a burst does not pin memory.
+// Freed stacks are reused LIFO; when the scheduler goes idle, the pages of
+// free stacks beyond `warm_limit` are given back (MADV_DONTNEED) so a burst
+// does not pin its peak memory.
 // Owner-thread only, except that a pool orphaned by its scheduler may be
 // released into from any thread (Task handles can outlive run()).
 #pragma once
@@ -29,6 +30,10 @@ public:
     // Throws: IoError (mmap failed, e.g. ENOMEM or vm.max_map_count).
     StackMemory allocate(std::size_t usable);
     void release(StackMemory stack) noexcept;
+    // Returns the pages of free stacks beyond `warm_limit` to the kernel.
+    // Called when the scheduler goes idle, not on every release: a burst of
+    // spawns and joins must not pay a madvise and a page fault per task.
+    void trim() noexcept;
 
     // The scheduler is going away: free everything once the last outstanding
     // stack comes back (possibly right now, deleting *this).
@@ -57,6 +62,7 @@ private:
     std::size_t stack_bytes_;  // default stack incl. guard
     GuardMode guard_mode_ = GuardMode::unknown;
     std::vector<void*> free_;       // default-size stacks ready for reuse
+    std::size_t trimmed_ = 0;       // free_[0, trimmed_) have had their pages returned
     std::vector<StackMemory> slabs_;
     std::size_t mapped_bytes_ = 0;
     std::atomic<std::size_t> outstanding_{0};

@@ -25,7 +25,11 @@ void start_task(TaskControlBlock* tcb, const char* name) noexcept {
 }
 
 void release_task(TaskControlBlock* tcb) noexcept {
-    if (tcb->refs.fetch_sub(1, std::memory_order_acq_rel) != 1) return;
+    // Reading 1 means nobody else holds a reference, so nobody can add one.
+    if (tcb->refs.load(std::memory_order_acquire) != 1 &&
+        tcb->refs.fetch_sub(1, std::memory_order_acq_rel) != 1) {
+        return;
+    }
     // Last reference: the task has ended. Its stack belongs to its scheduler's
     // pool; hand it back on the owner thread, or directly once the owner is gone.
     Scheduler* here = Scheduler::current();

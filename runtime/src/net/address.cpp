@@ -95,7 +95,11 @@ std::string SocketAddress::host() const {
                                   ? size_ - offsetof(sockaddr_un, sun_path)
                                   : 0;
         if (n == 0) return "";
-        if (un->sun_path[0] == '\0') return "@" + std::string(un->sun_path + 1, n - 1);
+        if (un->sun_path[0] == '\0') {
+            std::string name(1, '@');  // built with append: GCC 12 -Wrestrict misfires on "@" + s
+            name.append(un->sun_path + 1, n - 1);
+            return name;
+        }
         return std::string(un->sun_path, ::strnlen(un->sun_path, n));
     }
     return "";
@@ -103,7 +107,13 @@ std::string SocketAddress::host() const {
 
 std::string SocketAddress::to_string() const {
     if (family() == AF_INET) return host() + ":" + std::to_string(port());
-    if (family() == AF_INET6) return "[" + host() + "]:" + std::to_string(port());
+    if (family() == AF_INET6) {
+        std::string text(1, '[');
+        text += host();
+        text += "]:";
+        text += std::to_string(port());
+        return text;
+    }
     return host();
 }
 
