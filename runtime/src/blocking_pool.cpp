@@ -130,6 +130,7 @@ BlockingPool& pool() {
 }  // namespace
 
 void run_blocking(BlockingJob& job) {
+    check_interrupts();  // a pending cancel or expired Timeout: do not run f at all
     pool().submit(job);
     job.done.wait_uninterruptible("blocking");
     check_interrupts();

@@ -9,6 +9,7 @@
 #include <cerrno>
 
 #include <ringlet/blocking.hpp>
+#include <ringlet/time.hpp>
 
 #include "scheduler.hpp"
 
@@ -84,8 +85,17 @@ long syscall_nonblocking(const IoRequest& r) noexcept {
     return res;
 }
 
+long back_off_before_retry(TimePoint deadline, Duration& delay) {
+    const TimePoint now = Clock::now();
+    if (deadline <= now) return -ETIMEDOUT;
+    ringlet::sleep(std::min<Duration>(delay, deadline - now));
+    delay = std::min<Duration>(delay * 2, std::chrono::milliseconds(50));
+    return 0;
+}
+
 long readiness_io(IoRequest& r, TimePoint deadline,
                   long (*wait)(void* ctx, int fd, bool out, TimePoint deadline), void* ctx) {
+    Duration delay = std::chrono::milliseconds(1);
     for (;;) {
         long res = syscall_nonblocking(r);
         if (r.op == IoOpcode::connect && res == -EINPROGRESS) {
@@ -93,6 +103,11 @@ long readiness_io(IoRequest& r, TimePoint deadline,
             return res < 0 ? res : socket_error(r.fd);
         }
         if (res != -EAGAIN || r.is_file_op()) return res;
+        if (r.op == IoOpcode::connect) {
+            res = back_off_before_retry(deadline, delay);
+            if (res < 0) return res;
+            continue;
+        }
         res = wait(ctx, r.fd, r.wants_output() || (r.op == IoOpcode::poll && (r.flags & POLLOUT)),
                    deadline);
         if (res < 0) return res;

@@ -63,7 +63,15 @@ long syscall_nonblocking(const IoRequest& r) noexcept;
 long readiness_io(IoRequest& r, TimePoint deadline,
                   long (*wait)(void* ctx, int fd, bool out, TimePoint deadline), void* ctx);
 
-// Before closing an fd that a backend may have registered.
+// connect() on a Unix socket whose listener's backlog is full fails with
+// EAGAIN while polling "writable", so waiting for readiness would spin: sleep
+// instead, 1 ms doubling to 50 ms, until `deadline` (then -ETIMEDOUT).
+// Suspends. Throws: Cancelled, TimeoutError.
+long back_off_before_retry(TimePoint deadline, Duration& delay);
+
+// Before closing an fd: the backend wakes the tasks waiting on it (their call
+// fails with EBADF) and drops any registration. Does not touch the fd itself,
+// so other holders (dup'd fds, forked children) keep a working socket.
 void forget_fd(int fd) noexcept;
 
 }  // namespace ringlet::detail

@@ -146,7 +146,11 @@ Scheduler::~Scheduler() {
     }
     // Tasks that never ended (the loop died by an exception) keep their stacks:
     // leaking them is the only safe choice.
-    if (live_ == 0) stacks_->orphan();
+    if (live_ == 0) {
+        stacks_->orphan();
+        // Handles dropped on other threads up to orphan() were queued to us.
+        drain_remote();
+    }
 }
 
 void* Scheduler::reserve_task(std::size_t size, std::size_t align, std::size_t stack_size) {
@@ -171,7 +175,7 @@ void* Scheduler::reserve_task(std::size_t size, std::size_t align, std::size_t s
 
 void Scheduler::abandon_reserved() noexcept { stacks_->release(std::exchange(reserved_, {})); }
 
-void Scheduler::start(TaskControlBlock* tcb, const char* name) noexcept {
+void Scheduler::start(TaskControlBlock* tcb, std::string_view name) noexcept {
     tcb->stack = std::exchange(reserved_, {});
     static std::atomic<TaskId> next_block{1};  // ids unique per process
     if (next_id_ == id_block_end_) {
@@ -181,9 +185,10 @@ void Scheduler::start(TaskControlBlock* tcb, const char* name) noexcept {
     tcb->scheduler = this;
     tcb->pool = stacks_;
     tcb->id = next_id_++;
-    if (name != nullptr) {
-        std::strncpy(tcb->name, name, sizeof tcb->name - 1);
-    }
+    // A string_view need not be NUL-terminated: copy its bytes, not a C string.
+    const std::size_t n = std::min(name.size(), sizeof tcb->name - 1);
+    if (n > 0) std::memcpy(tcb->name, name.data(), n);
+    tcb->name[n] = '\0';
     const std::size_t guard = StackPool::guard_size();
     char* bottom = static_cast<char*>(tcb->stack.base) + guard;
     // The control block sits at the very top; the stack grows down below it.

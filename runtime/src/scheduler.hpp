@@ -44,7 +44,7 @@ public:
     // can suspend. Throws: IoError.
     void* reserve_task(std::size_t size, std::size_t align, std::size_t stack_size);
     void abandon_reserved() noexcept;
-    void start(TaskControlBlock* tcb, const char* name) noexcept;
+    void start(TaskControlBlock* tcb, std::string_view name) noexcept;
     // Destroys an ended task whose last reference is gone and returns its
     // stack to its pool (owner thread, or any thread once the pool is orphaned).
     static void free_task(TaskControlBlock* tcb) noexcept;

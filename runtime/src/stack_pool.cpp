@@ -18,6 +18,7 @@ namespace ringlet::detail {
 
 namespace {
 constexpr std::size_t stacks_per_slab = 32;
+constexpr std::size_t max_stack_size = std::size_t{1} << 46;  // 64 TiB: beyond any address space
 
 std::size_t round_up(std::size_t n, std::size_t to) { return (n + to - 1) / to * to; }
 }  // namespace
@@ -48,6 +49,9 @@ void StackPool::install_guard(void* base) {
 
 StackMemory StackPool::allocate(std::size_t usable) {
     const std::size_t page = page_size();
+    // No mapping this large can succeed; refuse before round_up() wraps around
+    // (a wrapped size would put the control block inside the guard pages).
+    if (usable > max_stack_size) throw_io_error(-ENOMEM, "mmap(task stack)");
     const std::size_t bytes = round_up(usable, page) + guard_size();
     if (bytes == stack_bytes_) {
         if (free_.empty()) {

@@ -46,6 +46,16 @@ public:
         static const std::size_t size = 4 * page_size();
         return size;
     }
+    // Runs `notify_owner()` unless the pool is orphaned, holding the lock that
+    // orphan() takes, so the owning scheduler cannot go away meanwhile. False
+    // (nothing run) once orphaned: the caller then frees the task itself.
+    template <class F>
+    bool while_owned(F&& notify_owner) noexcept {
+        std::lock_guard lock(orphan_mutex_);
+        if (orphaned_.load(std::memory_order_relaxed)) return false;
+        notify_owner();
+        return true;
+    }
     bool orphaned() const noexcept { return orphaned_.load(std::memory_order_acquire); }
     std::size_t outstanding() const noexcept { return outstanding_.load(); }
     std::size_t free_count() const noexcept { return free_.size(); }

@@ -20,7 +20,7 @@ void* allocate_task(std::size_t size, std::size_t align, std::size_t stack_size)
 
 void abandon_task(void*) noexcept { Scheduler::current()->abandon_reserved(); }
 
-void start_task(TaskControlBlock* tcb, const char* name) noexcept {
+void start_task(TaskControlBlock* tcb, std::string_view name) noexcept {
     Scheduler::current()->start(tcb, name);
 }
 
@@ -33,11 +33,14 @@ void release_task(TaskControlBlock* tcb) noexcept {
     // Last reference: the task has ended. Its stack belongs to its scheduler's
     // pool; hand it back on the owner thread, or directly once the owner is gone.
     Scheduler* here = Scheduler::current();
-    if (tcb->pool->orphaned() || (here != nullptr && here == tcb->scheduler)) {
+    if (here != nullptr && here == tcb->scheduler) {
         Scheduler::free_task(tcb);
-    } else {
-        Scheduler::wake(tcb);  // the owner sees state == done and frees it
+        return;
     }
+    // Another thread. The owner frees it when it sees state == done; but the
+    // owner may be past its last look (run() returning), so the hand-off and
+    // the owner's orphan() are serialised by the pool's lock.
+    if (!tcb->pool->while_owned([tcb] { Scheduler::wake(tcb); })) Scheduler::free_task(tcb);
 }
 
 bool join_task(TaskControlBlock* tcb, TimePoint deadline) {

@@ -36,8 +36,10 @@ public:
     }
 
     // Adds an already spawned task.
+    // Throws: UsageError for an empty handle.
     template <class T>
     void add(const Task<T>& task) {
+        if (!task.valid()) throw UsageError("ringlet::Group::add: empty Task handle");
         add(task.control_block());
     }
 

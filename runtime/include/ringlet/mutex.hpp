@@ -34,6 +34,10 @@ public:
     bool try_lock_for(std::chrono::duration<Rep, Period> timeout) {
         return try_lock_for(std::chrono::duration_cast<Duration>(timeout));
     }
+    template <class Clock2, class Dur>
+    bool try_lock_until(std::chrono::time_point<Clock2, Dur> deadline) {
+        return try_lock_for(std::chrono::duration_cast<Duration>(deadline - Clock2::now()));
+    }
     // Throws: UsageError if the mutex is not locked.
     void unlock();
 

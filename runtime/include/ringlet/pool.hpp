@@ -7,6 +7,9 @@
 #pragma once
 
 #include <cstddef>
+#include <atomic>
+#include <exception>
+#include <functional>
 #include <memory>
 #include <ranges>
 #include <type_traits>
@@ -48,15 +51,7 @@ public:
     template <class F, class... A>
     auto spawn(SpawnOptions options, F&& f, A&&... args) {
         slots_->acquire();
-        detail::SpawnSlot slot(slots_);
-        auto task = group_.spawn(
-            options,
-            [held = std::move(slot)](auto&& fn, auto&&... xs) mutable {
-                detail::SpawnSlot mine = std::move(held);  // released when the task ends
-                return std::invoke(std::move(fn), std::move(xs)...);
-            },
-            std::forward<F>(f), std::forward<A>(args)...);
-        return task;
+        return spawn_in_slot(options, std::forward<F>(f), std::forward<A>(args)...);
     }
     template <class F, class... A>
         requires(!std::same_as<std::decay_t<F>, SpawnOptions>)
@@ -77,11 +72,33 @@ public:
             std::vector<Task<R>>& tasks;
             ~CancelRest() {
                 for (auto& t : tasks) {
-                    if (t.valid() && !t.done()) t.cancel();
+                    if (!t.valid()) continue;
+                    if (t.done()) {
+                        (void)t.exception();  // reported by map's exception, not as "never joined"
+                    } else {
+                        t.cancel();
+                    }
                 }
             }
         } guard{tasks};
-        for (auto&& x : inputs) tasks.push_back(spawn(f, In(x)));
+        // Shared: a cancelled call may still be unwinding after map has thrown.
+        auto failed = std::make_shared<std::atomic<bool>>(false);
+        auto call = [f, failed](In x) {
+            try {
+                return std::invoke(f, std::move(x));
+            } catch (const std::exception&) {
+                failed->store(true, std::memory_order_relaxed);
+                throw;
+            }
+        };
+        for (auto&& x : inputs) {
+            slots_->acquire();
+            if (failed->load(std::memory_order_relaxed)) {  // stop starting inputs
+                slots_->release();
+                break;
+            }
+            tasks.push_back(spawn_in_slot(SpawnOptions{}, call, In(x)));
+        }
         std::vector<R> results;
         results.reserve(tasks.size());
         for (auto& t : tasks) results.push_back(t.get());
@@ -96,6 +113,19 @@ public:
     std::size_t free_count() const noexcept { return slots_->available(); }
 
 private:
+    // Spawns into a slot the caller has already acquired.
+    template <class F, class... A>
+    auto spawn_in_slot(SpawnOptions options, F&& f, A&&... args) {
+        detail::SpawnSlot slot(slots_);
+        return group_.spawn(
+            options,
+            [held = std::move(slot)](auto&& fn, auto&&... xs) mutable {
+                detail::SpawnSlot mine = std::move(held);  // released when the task ends
+                return std::invoke(std::move(fn), std::move(xs)...);
+            },
+            std::forward<F>(f), std::forward<A>(args)...);
+    }
+
     std::size_t limit_;
     std::shared_ptr<Semaphore> slots_;  // shared: a detached task still releases its slot
     Group group_;

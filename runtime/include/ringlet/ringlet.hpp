@@ -8,6 +8,7 @@
 #include <ringlet/generator.hpp>
 #include <ringlet/group.hpp>
 #include <ringlet/mutex.hpp>
+#include <ringlet/net.hpp>
 #include <ringlet/pool.hpp>
 #include <ringlet/promise.hpp>
 #include <ringlet/run.hpp>

@@ -219,7 +219,7 @@ auto spawn(SpawnOptions options, F&& f, A&&... args) {
         detail::abandon_task(storage);
         throw;
     }
-    detail::start_task(impl, options.name.empty() ? nullptr : options.name.data());
+    detail::start_task(impl, options.name);
     Task<R> task(impl);
     return task;
 }

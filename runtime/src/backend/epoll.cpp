@@ -29,6 +29,7 @@ namespace {
 // A task waiting for one fd to become readable or writable.
 struct ReadyWait {
     bool ready = false;
+    bool closed = false;  // the fd was closed under the waiter
     TaskControlBlock* task = nullptr;
     std::uint64_t token = 0;
 };
@@ -45,7 +46,7 @@ class FileJob final : public BlockingJob {
 public:
     explicit FileJob(IoRequest& r) : request_(r) {}
     void run() noexcept override { result = syscall_nonblocking(request_); }
-    long result = 0;
+    long result = -ECANCELED;  // until run
 
 private:
     IoRequest& request_;
@@ -72,7 +73,14 @@ public:
     long perform(IoRequest& r, TimePoint deadline) override {
         if (r.is_file_op()) {
             FileJob job(r);
-            run_blocking(job);
+            try {
+                run_blocking(job);
+            } catch (...) {
+                // Cancelled while the job ran: it completed, but its result is
+                // dropped, so an fd it opened must not leak.
+                if (r.op == IoOpcode::openat && job.result >= 0) ::close(static_cast<int>(job.result));
+                throw;
+            }
             return job.result;
         }
         return readiness_io(
@@ -87,6 +95,14 @@ public:
         if (fd < 0 || static_cast<std::size_t>(fd) >= fds_.size()) return;
         FdWaiters& st = fds_[static_cast<std::size_t>(fd)];
         if (st.registered) ::epoll_ctl(epoll_.get(), EPOLL_CTL_DEL, fd, nullptr);
+        // Wake whoever waits on it: their call fails with EBADF instead of
+        // retrying on an fd number that may already name another file.
+        for (ReadyWait* w : {st.reader, st.writer}) {
+            if (w != nullptr) {
+                w->closed = true;
+                complete(w);
+            }
+        }
         st = FdWaiters{};
     }
 
@@ -193,7 +209,7 @@ private:
             throw_if_interrupted(reason, deadline);
             return -ETIMEDOUT;
         }
-        return 0;
+        return rw.closed ? -EBADF : 0;
     }
 
     std::vector<FdWaiters> fds_;

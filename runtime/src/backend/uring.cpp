@@ -186,9 +186,21 @@ public:
         if (r.op == IoOpcode::accept && r.addr == nullptr && multishot_accept_) {
             return accept_multishot(r.fd, deadline);
         }
-        for (;;) {
+        Duration delay = std::chrono::milliseconds(1);
+        for (bool first = true;; first = false) {
+            if (!first) {
+                // A retry is a new suspension point: deliver a cancel that the
+                // previous round kept pending, and honour the deadline.
+                check_interrupts();
+                if (deadline <= Clock::now()) return -ETIMEDOUT;
+            }
             const long res = submit_and_wait(r, deadline);
             if (res != -EAGAIN || r.is_file_op() || r.op == IoOpcode::poll) return res;
+            if (r.op == IoOpcode::connect) {  // full Unix backlog: polling would spin
+                const long waited = back_off_before_retry(deadline, delay);
+                if (waited < 0) return waited;
+                continue;
+            }
             // A non-blocking socket that io_uring did not poll for us (older
             // kernels, accept): wait for readiness through the ring, retry.
             IoRequest ready{IoOpcode::poll, r.fd};
@@ -199,6 +211,15 @@ public:
     }
 
     void forget_fd(int fd) noexcept override {
+        if (in_flight_ > 0) {
+            // Ops on this fd hold the file open: cancel them so their tasks wake
+            // (with EBADF). Submitted now, while the fd still names the file.
+            io_uring_sqe* sqe = get_sqe();
+            io_uring_prep_cancel_fd(sqe, fd, IORING_ASYNC_CANCEL_ALL);
+            io_uring_sqe_set_data64(sqe, ignore_tag);
+            ++in_flight_;
+            io_uring_submit(&ring_);
+        }
         auto it = accepts_.find(fd);
         if (it == accepts_.end()) return;
         std::unique_ptr<MultishotAccept> owned = std::move(it->second);
@@ -340,12 +361,15 @@ private:
                 throw_if_interrupted(reason, deadline);
                 return -ETIMEDOUT;
             }
+            if (op.res == -ECANCELED) return -EBADF;
             // It completed anyway: keep the result (data must not be lost);
             // the cancel stays pending for the next suspension point.
             if (reason == WakeReason::cancelled) {
                 w.task->cancel_requested.store(true, std::memory_order_relaxed);
             }
         }
+        // Cancelled though we did not ask: another task closed the fd.
+        if (op.res == -ECANCELED) return -EBADF;
         return op.res;
     }
 

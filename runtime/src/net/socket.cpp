@@ -57,9 +57,9 @@ SocketAddress Socket::peer_address() const {
 void Socket::close() {
     if (fd_ < 0) return;
     const int fd = std::exchange(fd_, -1);
-    // Wake any task still blocked on this socket (its read sees EOF, its
-    // accept fails) before the fd number can be reused.
-    ::shutdown(fd, SHUT_RDWR);
+    // Wake any task still blocked on this socket (its call fails with EBADF)
+    // before the fd number can be reused. No shutdown(): other holders of the
+    // socket (a dup, a forked child) must keep a working connection.
     detail::forget_fd(fd);
     if (::close(fd) != 0 && errno != EINTR) fail(errno, "close");
 }

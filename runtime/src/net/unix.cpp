@@ -56,9 +56,16 @@ UnixListener UnixListener::bind(std::string_view path, int backlog) {
     UnixListener l;
     l.path_ = std::string(path);
     if (path.front() != '@') {
-        // A socket file left by a dead server blocks bind(); remove only sockets.
+        // A socket file left by a dead server blocks bind(): remove it, but
+        // only if nobody answers on it (a live server keeps its address).
         struct stat st {};
-        if (::lstat(l.path_.c_str(), &st) == 0 && S_ISSOCK(st.st_mode)) ::unlink(l.path_.c_str());
+        if (::lstat(l.path_.c_str(), &st) == 0 && S_ISSOCK(st.st_mode)) {
+            Socket probe = Socket::open(AF_UNIX, SOCK_STREAM);
+            if (::connect(probe.fd(), address.get(), address.size()) == 0 || errno == EAGAIN) {
+                throw IoError(EADDRINUSE, "bind " + l.path_ + ": a server is listening there");
+            }
+            if (errno == ECONNREFUSED) ::unlink(l.path_.c_str());
+        }
     }
     l.socket_ = Socket::open(AF_UNIX, SOCK_STREAM);
     try {

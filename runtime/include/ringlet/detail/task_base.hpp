@@ -11,6 +11,7 @@
 #include <cstddef>
 #include <cstdint>
 #include <exception>
+#include <string_view>
 
 #include <ringlet/detail/spin_lock.hpp>
 #include <ringlet/detail/waiter.hpp>
@@ -100,7 +101,7 @@ void* allocate_task(std::size_t size, std::size_t align, std::size_t stack_size)
 void abandon_task(void* storage) noexcept;
 // Makes a constructed block runnable (it first runs at the spawner's next
 // suspension point) and names it.
-void start_task(TaskControlBlock* tcb, const char* name) noexcept;
+void start_task(TaskControlBlock* tcb, std::string_view name) noexcept;
 // Drops one reference; the last one returns the stack to its pool.
 void release_task(TaskControlBlock* tcb) noexcept;
 // Waits for the task to finish. Returns false on timeout.
