@@ -1,0 +1,166 @@
+#!/usr/bin/env bash
+# bench/echo/http_compare.sh — http_hello vs nginx (one worker) under wrk.
+#
+# DESIGN.md's budget: "HTTP hello under wrk: at least nginx with one worker."
+# Starts, on 127.0.0.1 and pinned to CPU 0:
+#   ringlet  examples/net/http_hello (one task per keep-alive connection)
+#   nginx    worker_processes 1, access_log off, keep-alive, answering GET /
+#            with the same static 14-byte body ("Hello, World!\n", from its
+#            config: `return 200`, nginx's cheapest path)
+# then runs `taskset -c 1 wrk -t1 -cN -dDs` against each for N = 50 and 200
+# (interleaved, REPEAT times, best kept) and prints requests/s with the ratio
+# ringlet/nginx, and each server's CPU time per request.
+#
+# Installs wrk and nginx (Debian packages) if they are missing. Builds nothing:
+#   bench/echo/http_compare.sh [BUILD_DIR]       # default: build-bench, else build
+# Environment: DURATION (seconds per run, default 5), CONNECTIONS ("50 200"),
+# REPEAT (1), PORT_BASE (17200), NICE (e.g. -10: run servers and wrk at that
+# priority, for a machine others share).
+set -euo pipefail
+
+here=$(cd "$(dirname "$0")" && pwd)
+root=$(cd "$here/../.." && pwd)
+build=${1:-}
+if [[ -z $build ]]; then
+    if [[ -d $root/build-bench ]]; then build=$root/build-bench; else build=$root/build; fi
+fi
+[[ $build = /* ]] || build=$PWD/$build
+
+duration=${DURATION:-5}
+connections=(${CONNECTIONS:-50 200})
+repeat=${REPEAT:-1}
+port_base=${PORT_BASE:-17200}
+http_hello=$build/examples/net/http_hello
+run=()
+[[ -z ${NICE:-} ]] || run=(nice -n "$NICE")
+if [[ ! -x $http_hello ]]; then
+    echo "http_compare: $http_hello is missing; build first: ninja -C $build" >&2
+    exit 1
+fi
+
+install_packages() {  # apt-get install "$@", refreshing the package lists once if needed
+    local sudo=
+    [[ $(id -u) -eq 0 ]] || sudo=sudo
+    DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -q "$@" >/dev/null 2>&1 && return 0
+    $sudo apt-get update -q >/dev/null 2>&1 || true
+    DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -q "$@" >/dev/null
+}
+command -v wrk >/dev/null || install_packages wrk
+nginx=$(command -v nginx || true)
+[[ -n $nginx || ! -x /usr/sbin/nginx ]] || nginx=/usr/sbin/nginx
+if [[ -z $nginx ]]; then
+    install_packages nginx-light || install_packages nginx
+    nginx=$(command -v nginx || echo /usr/sbin/nginx)
+fi
+
+ulimit -n "$(ulimit -Hn | sed 's/unlimited/65536/')" 2>/dev/null || true
+
+tmp=$(mktemp -d)
+ringlet_port=$port_base
+nginx_port=$((port_base + 1))
+declare -A pid
+cleanup() {
+    for n in "${!pid[@]}"; do kill "${pid[$n]}" 2>/dev/null || true; done
+    wait 2>/dev/null || true
+    rm -rf "$tmp"
+}
+trap cleanup EXIT
+trap 'exit 130' INT TERM
+
+cat >"$tmp/nginx.conf" <<EOF
+worker_processes 1;
+pid $tmp/nginx.pid;
+error_log $tmp/error.log warn;
+events { worker_connections 4096; }
+http {
+    access_log off;
+    keepalive_timeout 65;
+    keepalive_requests 10000000;   # as http_hello: never close a busy connection
+    server {
+        listen 127.0.0.1:$nginx_port;
+        location = / {
+            default_type text/plain;
+            return 200 "Hello, World!\n";
+        }
+    }
+}
+EOF
+
+"${run[@]}" taskset -c 0 "$http_hello" --port "$ringlet_port" >/dev/null &
+pid[ringlet]=$!
+"${run[@]}" taskset -c 0 "$nginx" -p "$tmp" -c "$tmp/nginx.conf" -e "$tmp/error.log" -g 'daemon off;' &
+pid[nginx]=$!
+
+wait_for_port() {
+    for _ in $(seq 100); do
+        if (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; then return 0; fi
+        sleep 0.05
+    done
+    echo "http_compare: nothing listens on port $1" >&2
+    [[ ! -f $tmp/error.log ]] || cat "$tmp/error.log" >&2
+    return 1
+}
+wait_for_port "$ringlet_port"
+wait_for_port "$nginx_port"
+
+declare -A port=([ringlet]=$ringlet_port [nginx]=$nginx_port)
+# Same answer from both (body and status), checked before measuring.
+for n in ringlet nginx; do
+    body=$(exec 3<>"/dev/tcp/127.0.0.1/${port[$n]}"
+           printf 'GET / HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n' >&3
+           cat <&3)
+    if ! grep -q '^HTTP/1.1 200' <<<"$body" || [[ ${body##*$'\r\n\r\n'} != 'Hello, World!'* ]]; then
+        echo "http_compare: $n does not answer GET / with 200 \"Hello, World!\"" >&2
+        echo "$body" >&2
+        exit 1
+    fi
+done
+
+# CPU ticks of a process and its children (nginx's worker is its master's child).
+cpu_ticks() {
+    local total=0 p
+    for p in $1 $(pgrep -P "$1" || true); do
+        total=$((total + $(awk '{ print $14 + $15 }' "/proc/$p/stat")))
+    done
+    echo "$total"
+}
+hz=$(getconf CLK_TCK)
+
+declare -A rps cpu_us
+echo "http_compare: servers on CPU 0, wrk -t1 on CPU 1, ${duration}s per run, best of $repeat"
+echo "  $("$nginx" -v 2>&1), $(wrk -v 2>&1 | head -1 | cut -d' ' -f1-2), build: $build"
+for conns in "${connections[@]}"; do
+    for r in $(seq "$repeat"); do
+        for n in ringlet nginx; do
+            before=$(cpu_ticks "${pid[$n]}")
+            out=$("${run[@]}" taskset -c 1 wrk -t1 -c"$conns" -d"${duration}s" "http://127.0.0.1:${port[$n]}/")
+            after=$(cpu_ticks "${pid[$n]}")
+            value=$(awk '/^Requests\/sec:/ { print $2 }' <<<"$out")
+            total=$(awk '/requests in/ { print $1 }' <<<"$out")
+            errors=$(grep -E 'Non-2xx|Socket errors' <<<"$out" | tr -s ' ' || true)
+            latency=$(awk '/^ +Latency/ { print $2 }' <<<"$out")
+            printf '  %-7s -c%-4s run %s: %12s requests/s, avg latency %s%s\n' "$n" "$conns" "$r" \
+                "$value" "$latency" "${errors:+, $errors}"
+            if [[ -z $value ]]; then
+                echo "http_compare: could not parse wrk's output:" >&2
+                echo "$out" >&2
+                exit 1
+            fi
+            if [[ -z ${rps[$n,$conns]:-} ]] ||
+                awk -v a="$value" -v b="${rps[$n,$conns]}" 'BEGIN { exit !(a > b) }'; then
+                rps[$n,$conns]=$value
+                cpu_us[$n,$conns]=$(awk -v t=$((after - before)) -v hz="$hz" -v n="$total" \
+                    'BEGIN { printf "%.2f", n ? t / hz * 1e6 / n : 0 }')
+            fi
+        done
+    done
+done
+
+echo
+echo "Requests per second (higher is better); ratio >= 1.00 means ringlet is at least as fast"
+printf '%-12s %14s %14s %14s %22s\n' connections ringlet nginx ringlet/nginx "CPU us/req (ringlet/nginx)"
+for conns in "${connections[@]}"; do
+    printf '%-12s %14s %14s %14s %22s\n' "$conns" "${rps[ringlet,$conns]}" "${rps[nginx,$conns]}" \
+        "$(awk -v a="${rps[ringlet,$conns]}" -v b="${rps[nginx,$conns]}" 'BEGIN { printf "%.2f", a / b }')" \
+        "${cpu_us[ringlet,$conns]}/${cpu_us[nginx,$conns]}"
+done
