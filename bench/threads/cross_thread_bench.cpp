@@ -417,14 +417,20 @@ public:
             std::string key = r.run_name.function_name;
             if (!r.run_name.args.empty()) key += "/" + r.run_name.args;
             for (const auto& [name, c] : r.counters) {
-                if (r.run_type == Run::RT_Iteration) samples_[key + "|" + name].push_back(c.value);
+                // With --benchmark_display_aggregates_only the console sees
+                // only the aggregates: take the median from there.
+                if (r.run_type == Run::RT_Iteration) {
+                    samples_[key + "|" + name].push_back(c.value);
+                } else if (r.aggregate_name == "median") {
+                    medians_[key + "|" + name] = c.value;
+                }
             }
         }
     }
 
     void Finalize() override {
         ConsoleReporter::Finalize();
-        std::printf("\n== ringlet across threads: speed ratios (medians; > 1 = ringlet faster) ==\n");
+        std::printf("\n== ringlet: comparisons (medians; > 1 = ringlet faster) ==\n");
         for (const Line& l : lines_) {
             double v = 0, b = 0;
             if (!median(l.bench, l.counter, v) || (l.baseline && !median(l.baseline, l.counter, b))) {
@@ -450,6 +456,10 @@ private:
         return buf;
     }
     bool median(const std::string& bench, const std::string& counter, double& out) {
+        if (auto m = medians_.find(bench + "|" + counter); m != medians_.end()) {
+            out = m->second;
+            return true;
+        }
         auto it = samples_.find(bench + "|" + counter);
         if (it == samples_.end() || it->second.empty()) return false;
         std::vector<double> v = it->second;
@@ -461,6 +471,7 @@ private:
 
     std::vector<Line> lines_;
     std::map<std::string, std::vector<double>> samples_;
+    std::map<std::string, double> medians_;
 };
 
 bool console_format(int argc, char** argv) {

@@ -79,6 +79,7 @@ private:
     [[gnu::always_inline]] inline TaskControlBlock* pick_next() noexcept;
     void housekeeping(bool may_block);
     void fire_timers() noexcept;
+    void spin_for_remote(Duration timeout) noexcept;
     void drain_remote() noexcept;
     void push_remote(TaskControlBlock* tcb) noexcept;
     void cancel_leftovers() noexcept;
