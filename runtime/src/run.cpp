@@ -15,6 +15,9 @@ SchedulerScope::SchedulerScope(const Options& options) {
 
 SchedulerScope::~SchedulerScope() = default;
 
-void SchedulerScope::run_until_done(TaskControlBlock* main) { scheduler_->run_until_done(main); }
+void SchedulerScope::run_until_done(TaskControlBlock* main) {
+    scheduler_->run_until_done(main);
+    scheduler_->run_exit_hooks();
+}
 
 }  // namespace ringlet::detail

@@ -449,6 +449,30 @@ void Scheduler::run_until_done(TaskControlBlock* main) {
     drain_remote();  // handles released from other threads
 }
 
+void Scheduler::run_exit_hooks() noexcept {
+    // Hooks may add hooks (a child joined at exit has nothing to do with us,
+    // but be safe): take them one at a time.
+    for (std::size_t i = 0; i < exit_hooks_.size(); ++i) {
+        std::function<void()> hook = std::move(exit_hooks_[i]);
+        try {
+            hook();
+        } catch (const std::exception& e) {
+            std::fprintf(stderr, "ringlet: an exit hook of run() failed: %s\n", e.what());
+        } catch (...) {
+            std::fprintf(stderr, "ringlet: an exit hook of run() failed\n");
+        }
+    }
+    exit_hooks_.clear();
+}
+
+void Scheduler::abandon_after_fork() noexcept {
+    Scheduler* s = current_;
+    if (s == nullptr) return;
+    s->backend_->abandon_after_fork();
+    s->exit_hooks_.clear();
+    current_ = nullptr;
+}
+
 bool Scheduler::guard_hit(const void* addr) const noexcept {
     if (running_ == nullptr) return false;
     auto* base = static_cast<const char*>(running_->stack.base);

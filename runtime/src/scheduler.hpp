@@ -11,7 +11,9 @@
 
 #include <atomic>
 #include <cstdint>
+#include <functional>
 #include <memory>
+#include <vector>
 #include <ostream>
 
 #include <ringlet/detail/task_base.hpp>
@@ -65,6 +67,17 @@ public:
     }
 
     void run_until_done(TaskControlBlock* main);
+
+    // Runs `hook` on this thread once run()'s loop has ended (every task is
+    // done), before run() returns; outside any task, so waits there block.
+    // Hooks run in the order they were added. (ipc joins child processes so.)
+    void add_exit_hook(std::function<void()> hook) { exit_hooks_.push_back(std::move(hook)); }
+    void run_exit_hooks() noexcept;
+
+    // In a forked child: forget this thread's scheduler without running any of
+    // it (DESIGN: nothing of the parent's scheduler is touched in the child).
+    // Its memory and stacks are leaked; its kernel objects are closed.
+    static void abandon_after_fork() noexcept;
     Stats stats() const;
     void dump_tasks(std::ostream& out) const;
 
@@ -105,6 +118,7 @@ private:
     TaskControlBlock* all_head_ = nullptr;  // every live task
     std::size_t live_ = 0;
 
+    std::vector<std::function<void()>> exit_hooks_;
     std::atomic<TaskControlBlock*> remote_{nullptr};
     std::atomic<bool> sleeping_{false};
 

@@ -34,6 +34,10 @@ public:
     virtual long perform(IoRequest& r, TimePoint deadline) = 0;
     // The fd is about to be closed: drop any registration of it.
     virtual void forget_fd(int fd) noexcept = 0;
+    // In a forked child: close this process's copies of the kernel objects
+    // (ring, epoll set, eventfd) and touch nothing else. They still serve the
+    // parent; the child must never submit to them. The object is then leaked.
+    virtual void abandon_after_fork() noexcept = 0;
 };
 
 // Picks the backend: `requested` ("io_uring", "epoll", or empty for

@@ -91,6 +91,11 @@ public:
             this);
     }
 
+    void abandon_after_fork() noexcept override {
+        epoll_.reset();
+        eventfd_.reset();
+    }
+
     void forget_fd(int fd) noexcept override {
         if (fd < 0 || static_cast<std::size_t>(fd) >= fds_.size()) return;
         FdWaiters& st = fds_[static_cast<std::size_t>(fd)];

@@ -403,6 +403,22 @@ private:
         }
     }
 
+    void abandon_after_fork() noexcept override {
+        // The parent's requests stay in flight on the shared ring: only drop
+        // our fd; never io_uring_queue_exit (it would unmap and tear down).
+        if (ring_ready_) ::close(ring_.ring_fd);
+        ring_ready_ = false;
+        eventfd_.reset();
+        // Connections the multishot accepted for the parent: the child's copies
+        // would keep them open after the parent closes them.
+        for (auto& [fd, m] : accepts_) {
+            for (int queued : m->ready) {
+                if (queued >= 0) ::close(queued);
+            }
+            m->ready.clear();
+        }
+    }
+
     void arm_wake() noexcept {
         io_uring_sqe* sqe = io_uring_get_sqe(&ring_);
         if (sqe == nullptr) {

@@ -1,0 +1,4 @@
+// ringlet/ipc.hpp — umbrella for ringlet::ipc: processes and what they share.
+#pragma once
+
+#include <ringlet/ipc/errors.hpp>

@@ -1,0 +1,2 @@
+// ringlet/ipc/codec.hpp — (being written)
+#pragma once

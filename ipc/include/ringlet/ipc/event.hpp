@@ -1,0 +1,2 @@
+// ringlet/ipc/event.hpp — (being written)
+#pragma once

@@ -1,0 +1,2 @@
+// ringlet/ipc/lock.hpp — (being written)
+#pragma once

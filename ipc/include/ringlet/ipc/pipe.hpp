@@ -1,0 +1,2 @@
+// ringlet/ipc/pipe.hpp — (being written)
+#pragma once

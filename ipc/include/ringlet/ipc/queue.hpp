@@ -1,0 +1,2 @@
+// ringlet/ipc/queue.hpp — (being written)
+#pragma once

@@ -1,0 +1,2 @@
+// ringlet/ipc/semaphore.hpp — (being written)
+#pragma once

@@ -1,0 +1,2 @@
+// ringlet/ipc/shared.hpp — (being written)
+#pragma once

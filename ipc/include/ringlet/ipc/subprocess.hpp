@@ -1,0 +1,2 @@
+// ringlet/ipc/subprocess.hpp — (being written)
+#pragma once

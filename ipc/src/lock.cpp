@@ -1,0 +1,1 @@
+// lock.cpp — (being written)

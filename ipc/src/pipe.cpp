@@ -1,0 +1,1 @@
+// pipe.cpp — (being written)

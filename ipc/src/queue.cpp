@@ -1,0 +1,1 @@
+// queue.cpp — (being written)

@@ -1,0 +1,1 @@
+// semaphore.cpp — (being written)

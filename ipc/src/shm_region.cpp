@@ -1,0 +1,1 @@
+// shm_region.cpp — (being written)

@@ -1,0 +1,1 @@
+// subprocess.cpp — (being written)

@@ -1,0 +1,2 @@
+// tests/ipc/codec_test.cpp — (being written)
+#include <gtest/gtest.h>

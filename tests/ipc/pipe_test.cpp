@@ -1,0 +1,2 @@
+// tests/ipc/pipe_test.cpp — (being written)
+#include <gtest/gtest.h>

@@ -1,0 +1,2 @@
+// tests/ipc/queue_kill_test.cpp — (being written)
+#include <gtest/gtest.h>

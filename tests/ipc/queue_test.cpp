@@ -1,0 +1,2 @@
+// tests/ipc/queue_test.cpp — (being written)
+#include <gtest/gtest.h>
