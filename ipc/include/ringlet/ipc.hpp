@@ -2,3 +2,5 @@
 #pragma once
 
 #include <ringlet/ipc/errors.hpp>
+#include <ringlet/ipc/process.hpp>
+#include <ringlet/ipc/subprocess.hpp>
