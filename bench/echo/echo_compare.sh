@@ -18,6 +18,10 @@
 #
 # It builds nothing: build first (ninja -C BUILD), then
 #   bench/echo/echo_compare.sh [BUILD_DIR]        # default: build-bench, else build
+# THREADS=N (default 1): ringlet's server runs --threads N (run_threads, one
+# SO_REUSEPORT listener per thread) and every server and the client share CPUs
+# 0..N-1; the baselines stay single-threaded, so run the script with THREADS=1
+# and THREADS=2 to compare ringlet on one and two threads.
 # Environment: DURATION (seconds per point, default 3), CONNECTIONS ("1 50 500"),
 # SIZES ("64 4096"), REPEAT (runs per point, best kept; default 1), PORT_BASE
 # (17100), CLIENT (path of the load generator; default examples/net/echo_client
@@ -37,6 +41,13 @@ duration=${DURATION:-3}
 connections=(${CONNECTIONS:-1 50 500})
 sizes=(${SIZES:-64 4096})
 repeat=${REPEAT:-1}
+threads=${THREADS:-1}
+server_cpus=0
+client_cpus=1
+if [[ $threads -gt 1 ]]; then
+    server_cpus=0-$((threads - 1))
+    client_cpus=$server_cpus
+fi
 port_base=${PORT_BASE:-17100}
 client=${CLIENT:-$build/examples/net/echo_client}
 run=()
@@ -88,7 +99,9 @@ i=0
 for n in "${names[@]}"; do
     port[$n]=$((port_base + i))
     i=$((i + 1))
-    "${run[@]}" taskset -c 0 "${exe[$n]}" --port "${port[$n]}" >/dev/null &
+    extra=()
+    [[ $n != ringlet || $threads -le 1 ]] || extra=(--threads "$threads")
+    "${run[@]}" taskset -c "$server_cpus" "${exe[$n]}" --port "${port[$n]}" "${extra[@]}" >/dev/null &
     pid[$n]=$!
 done
 for n in "${names[@]}"; do wait_for_port "${port[$n]}"; done
@@ -113,7 +126,7 @@ for size in "${sizes[@]}"; do
             for n in "${names[@]}"; do
                 before=$(cpu_ticks "${pid[$n]}")
                 children_cpu >"$times_file.0"
-                line=$("${run[@]}" taskset -c 1 "$client" --port "${port[$n]}" --connections "$conns" \
+                line=$("${run[@]}" taskset -c "$client_cpus" "$client" --port "${port[$n]}" --connections "$conns" \
                            --size "$size" --seconds "$duration")
                 after=$(cpu_ticks "${pid[$n]}")
                 children_cpu >"$times_file.1"

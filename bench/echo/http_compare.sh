@@ -13,6 +13,9 @@
 #
 # Installs wrk and nginx (Debian packages) if they are missing. Builds nothing:
 #   bench/echo/http_compare.sh [BUILD_DIR]       # default: build-bench, else build
+# THREADS=N (default 1) runs http_hello --threads N against nginx with N
+# workers; then servers and wrk (-tN) share CPUs 0..N-1 instead of being
+# pinned apart (a 2-vCPU machine has no spare core for the client).
 # Environment: DURATION (seconds per run, default 5), CONNECTIONS ("50 200"),
 # REPEAT (1), PORT_BASE (17200), NICE (e.g. -10: run servers and wrk at that
 # priority, for a machine others share).
@@ -29,6 +32,14 @@ fi
 duration=${DURATION:-5}
 connections=(${CONNECTIONS:-50 200})
 repeat=${REPEAT:-1}
+threads=${THREADS:-1}
+if [[ $threads -gt 1 ]]; then
+    server_cpus=0-$((threads - 1))
+    client=(taskset -c "$server_cpus" wrk -t"$threads")
+else
+    server_cpus=0
+    client=(taskset -c 1 wrk -t1)
+fi
 port_base=${PORT_BASE:-17200}
 http_hello=$build/examples/net/http_hello
 run=()
@@ -68,7 +79,7 @@ trap cleanup EXIT
 trap 'exit 130' INT TERM
 
 cat >"$tmp/nginx.conf" <<EOF
-worker_processes 1;
+worker_processes $threads;
 pid $tmp/nginx.pid;
 error_log $tmp/error.log warn;
 events { worker_connections 4096; }
@@ -86,9 +97,9 @@ http {
 }
 EOF
 
-"${run[@]}" taskset -c 0 "$http_hello" --port "$ringlet_port" >/dev/null &
+"${run[@]}" taskset -c "$server_cpus" "$http_hello" --port "$ringlet_port" --threads "$threads" >/dev/null &
 pid[ringlet]=$!
-"${run[@]}" taskset -c 0 "$nginx" -p "$tmp" -c "$tmp/nginx.conf" -e "$tmp/error.log" -g 'daemon off;' &
+"${run[@]}" taskset -c "$server_cpus" "$nginx" -p "$tmp" -c "$tmp/nginx.conf" -e "$tmp/error.log" -g 'daemon off;' &
 pid[nginx]=$!
 
 wait_for_port() {
@@ -127,13 +138,13 @@ cpu_ticks() {
 hz=$(getconf CLK_TCK)
 
 declare -A rps cpu_us
-echo "http_compare: servers on CPU 0, wrk -t1 on CPU 1, ${duration}s per run, best of $repeat"
+echo "http_compare: $threads server thread(s)/worker(s) on CPU $server_cpus, ${client[*]} ${duration}s per run, best of $repeat"
 echo "  $("$nginx" -v 2>&1), $(wrk -v 2>&1 | head -1 | cut -d' ' -f1-2), build: $build"
 for conns in "${connections[@]}"; do
     for r in $(seq "$repeat"); do
         for n in ringlet nginx; do
             before=$(cpu_ticks "${pid[$n]}")
-            out=$("${run[@]}" taskset -c 1 wrk -t1 -c"$conns" -d"${duration}s" "http://127.0.0.1:${port[$n]}/")
+            out=$("${run[@]}" "${client[@]}" -c"$conns" -d"${duration}s" "http://127.0.0.1:${port[$n]}/")
             after=$(cpu_ticks "${pid[$n]}")
             value=$(awk '/^Requests\/sec:/ { print $2 }' <<<"$out")
             total=$(awk '/requests in/ { print $1 }' <<<"$out")

@@ -27,6 +27,7 @@
 #include <ringlet/net/tcp.hpp>
 #include <ringlet/run.hpp>
 #include <ringlet/task.hpp>
+#include <ringlet/thread.hpp>
 #include <ringlet/time.hpp>
 
 namespace {
@@ -38,13 +39,15 @@ struct Args {
     std::string host = "127.0.0.1";
     unsigned port = 7000;
     std::size_t max_connections = ringlet::net::unlimited;
+    std::size_t threads = 1;
     bool smoke = false;
 };
 
 [[noreturn]] void usage(const char* why) {
     std::fprintf(stderr,
                  "echo_server: %s\n"
-                 "usage: echo_server [--host H] [--port P] [--max-connections N] | --smoke\n",
+                 "usage: echo_server [--host H] [--port P] [--max-connections N] [--threads N]"
+                 " | --smoke\n",
                  why);
     std::exit(2);
 }
@@ -76,6 +79,9 @@ Args parse_args(int argc, char** argv) {
         } else if (arg == "--max-connections") {
             a.max_connections = parse_number(value(), "--max-connections");
             if (a.max_connections == 0) usage("--max-connections must be at least 1");
+        } else if (arg == "--threads") {
+            a.threads = parse_number(value(), "--threads");
+            if (a.threads == 0) usage("--threads must be at least 1");
         } else {
             usage(("unknown argument " + std::string(arg)).c_str());
         }
@@ -144,15 +150,21 @@ int main(int argc, char** argv) {
     const Args args = parse_args(argc, argv);
     try {
         if (args.smoke) return smoke();
-        return ringlet::run([&] {
+        // One scheduler per thread, each with its own SO_REUSEPORT listener on
+        // the same port: the kernel spreads connections over the threads (the
+        // thread-per-core model). --threads 1 is a plain single scheduler.
+        const bool many = args.threads > 1;
+        ringlet::run_threads(args.threads, [&](std::size_t index) {
             TcpListener listener =
-                TcpListener::bind(args.host, static_cast<std::uint16_t>(args.port));
-            std::printf("echo_server: listening on %s\n",
-                        listener.local_address().to_string().c_str());
-            std::fflush(stdout);
+                TcpListener::bind(args.host, static_cast<std::uint16_t>(args.port), 1024, many);
+            if (index == 0) {
+                std::printf("echo_server: listening on %s with %zu thread(s)\n",
+                            listener.local_address().to_string().c_str(), args.threads);
+                std::fflush(stdout);
+            }
             ringlet::net::serve(listener, echo, args.max_connections);
-            return 0;
         });
+        return 0;
     } catch (const std::exception& e) {
         std::fprintf(stderr, "echo_server: %s\n", e.what());
         return 1;

@@ -36,6 +36,7 @@
 #include <ringlet/net/tcp.hpp>
 #include <ringlet/run.hpp>
 #include <ringlet/task.hpp>
+#include <ringlet/thread.hpp>
 #include <ringlet/time.hpp>
 
 namespace {
@@ -543,6 +544,7 @@ int smoke() {
 int main(int argc, char** argv) {
     std::string host = "127.0.0.1";
     unsigned long port = 8080;
+    unsigned long threads = 1;
     for (int i = 1; i < argc; ++i) {
         const std::string_view arg = argv[i];
         if (arg == "--smoke") {
@@ -563,20 +565,32 @@ int main(int argc, char** argv) {
                     return 2;
                 }
             }
+        } else if (arg == "--threads" && i + 1 < argc) {
+            char* endp = nullptr;
+            threads = std::strtoul(argv[++i], &endp, 10);
+            if (*endp != '\0' || threads == 0 || threads > 1024) {
+                std::fprintf(stderr, "http_hello: bad --threads\n");
+                return 2;
+            }
         } else {
-            std::fprintf(stderr, "usage: http_hello [--host H] [--port P] | --smoke\n");
+            std::fprintf(stderr, "usage: http_hello [--host H] [--port P] [--threads N] | --smoke\n");
             return 2;
         }
     }
     try {
-        return ringlet::run([&] {
-            TcpListener listener = TcpListener::bind(host, static_cast<std::uint16_t>(port));
-            std::printf("http_hello: listening on http://%s/\n",
-                        listener.local_address().to_string().c_str());
-            std::fflush(stdout);
+        // --threads N: N schedulers, each with its own SO_REUSEPORT listener
+        // (thread per core); the kernel spreads the connections.
+        ringlet::run_threads(threads, [&](std::size_t index) {
+            TcpListener listener =
+                TcpListener::bind(host, static_cast<std::uint16_t>(port), 1024, threads > 1);
+            if (index == 0) {
+                std::printf("http_hello: listening on http://%s/ with %lu thread(s)\n",
+                            listener.local_address().to_string().c_str(), threads);
+                std::fflush(stdout);
+            }
             ringlet::net::serve(listener, serve_connection);
-            return 0;
         });
+        return 0;
     } catch (const std::exception& e) {
         std::fprintf(stderr, "http_hello: %s\n", e.what());
         return 1;
