@@ -1,1 +1,96 @@
-// shared_futex.cpp — (being written)
+#include "shared_futex.hpp"
+
+#include <linux/futex.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <ctime>
+
+#include <ringlet/errors.hpp>
+
+#include "io_request.hpp"
+#include "scheduler.hpp"
+
+namespace ringlet::ipc::detail {
+
+namespace {
+
+constexpr int spin_rounds = 128;  // ~2-5 us of pause instructions
+
+bool spin_until_changed(const std::atomic<std::uint32_t>& word, std::uint32_t expected) noexcept {
+    for (int i = 0; i < spin_rounds; ++i) {
+        if (word.load(std::memory_order_acquire) != expected) return true;
+        __builtin_ia32_pause();
+    }
+    return false;
+}
+
+bool wait_thread(std::atomic<std::uint32_t>& word, std::uint32_t expected, TimePoint deadline) {
+    timespec ts{};
+    if (deadline != TimePoint::max()) {
+        const auto ns =
+            std::chrono::duration_cast<std::chrono::nanoseconds>(deadline.time_since_epoch());
+        ts.tv_sec = static_cast<time_t>(ns.count() / 1'000'000'000);
+        ts.tv_nsec = static_cast<long>(ns.count() % 1'000'000'000);
+    }
+    // FUTEX_WAIT_BITSET takes an absolute CLOCK_MONOTONIC time (steady_clock's).
+    const long r = ::syscall(SYS_futex, reinterpret_cast<std::uint32_t*>(&word), FUTEX_WAIT_BITSET,
+                             expected, deadline == TimePoint::max() ? nullptr : &ts, nullptr,
+                             FUTEX_BITSET_MATCH_ANY);
+    if (r == 0 || errno == EAGAIN || errno == EINTR) return true;
+    if (errno == ETIMEDOUT) return false;
+    throw_io_error(-errno, "futex(wait)");
+}
+
+bool wait_task_polling(std::atomic<std::uint32_t>& word, std::uint32_t expected,
+                       TimePoint deadline) {
+    Duration delay = std::chrono::microseconds(50);
+    while (word.load(std::memory_order_acquire) == expected) {
+        const TimePoint now = Clock::now();
+        if (now >= deadline) return false;
+        ringlet::sleep(std::min<Duration>(delay, deadline - now));  // throws Cancelled/TimeoutError
+        delay = std::min<Duration>(delay * 2, std::chrono::milliseconds(1));
+    }
+    return true;
+}
+
+}  // namespace
+
+bool spin_for_change(const std::atomic<std::uint32_t>& word, std::uint32_t expected,
+                     Duration limit) noexcept {
+    ringlet::detail::Scheduler* s = ringlet::detail::Scheduler::current();
+    if (s != nullptr && s->has_ready()) return false;
+    const TimePoint end = Clock::now() + limit;
+    do {
+        for (int i = 0; i < 64; ++i) {
+            if (word.load(std::memory_order_acquire) != expected) return true;
+            __builtin_ia32_pause();
+        }
+    } while (Clock::now() < end);
+    return false;
+}
+
+bool shared_futex_wait(std::atomic<std::uint32_t>& word, std::uint32_t expected,
+                       TimePoint deadline) {
+    ringlet::detail::check_interrupts();
+    if (spin_until_changed(word, expected)) return true;
+    ringlet::detail::Scheduler* s = ringlet::detail::Scheduler::current();
+    if (s == nullptr || s->running() == nullptr) return wait_thread(word, expected, deadline);
+    ringlet::detail::IoRequest r{ringlet::detail::IoOpcode::futex_wait};
+    r.buf = &word;
+    r.futex_value = expected;
+    const long res = ringlet::detail::perform_io(r, deadline);
+    if (res == -ENOSYS) return wait_task_polling(word, expected, deadline);
+    if (res == -ETIMEDOUT) return false;
+    if (res == 0 || res == -EAGAIN || res == -EINTR) return true;
+    throw_io_error(static_cast<int>(res), "futex_wait");
+}
+
+void shared_futex_wake(std::atomic<std::uint32_t>& word, int count) noexcept {
+    ::syscall(SYS_futex, reinterpret_cast<std::uint32_t*>(&word), FUTEX_WAKE, count, nullptr,
+              nullptr, 0);
+}
+
+}  // namespace ringlet::ipc::detail

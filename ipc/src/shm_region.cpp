@@ -1,1 +1,19 @@
-// shm_region.cpp — (being written)
+#include "shm_region.hpp"
+
+#include <sys/mman.h>
+
+#include <cerrno>
+
+#include <ringlet/errors.hpp>
+
+namespace ringlet::ipc::detail {
+
+std::shared_ptr<ShmRegion> ShmRegion::create(std::size_t bytes) {
+    void* p = ::mmap(nullptr, bytes, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+    if (p == MAP_FAILED) throw_io_error(-errno, "mmap(shared memory)");
+    return std::shared_ptr<ShmRegion>(new ShmRegion(p, bytes));
+}
+
+ShmRegion::~ShmRegion() { ::munmap(data_, size_); }
+
+}  // namespace ringlet::ipc::detail

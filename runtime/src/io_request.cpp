@@ -45,7 +45,7 @@ long socket_error(int fd) noexcept {
 
 const char* IoRequest::name() const noexcept {
     static constexpr const char* names[] = {"recv",  "send",  "recvmsg", "sendmsg", "accept",
-                                            "connect", "poll", "read",  "write",   "fsync",
+                                            "connect", "poll", "futex_wait", "read",  "write",   "fsync",
                                             "open",  "close", "statx"};
     return names[static_cast<int>(op)];
 }
@@ -72,6 +72,7 @@ long syscall_nonblocking(const IoRequest& r) noexcept {
             if (res > 0) res = p.revents;
             break;
         }
+        case IoOpcode::futex_wait: res = -ENOSYS; break;  // waits of their own, not readiness
         case IoOpcode::read: res = ::pread(r.fd, r.buf, r.len, r.offset); break;
         case IoOpcode::write: res = ::pwrite(r.fd, r.buf, r.len, r.offset); break;
         case IoOpcode::fsync: res = ::fsync(r.fd); break;

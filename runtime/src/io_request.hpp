@@ -24,6 +24,7 @@ namespace ringlet::detail {
 
 enum class IoOpcode : std::uint8_t {
     recv, send, recvmsg, sendmsg, accept, connect, poll,  // socket-like: readiness based
+    futex_wait,  // io_uring only (Linux >= 6.7): -ENOSYS elsewhere; see below
     read, write, fsync, openat, close, statx,              // files: always "ready"
 };
 
@@ -39,6 +40,10 @@ struct IoRequest {
     socklen_t* addrlen = nullptr;  // accept
     socklen_t addr_size = 0;      // connect
     const char* path = nullptr;   // openat, statx
+    // futex_wait: waits while the 32-bit word at `buf` equals `futex_value`,
+    // as a process-shared futex (not FUTEX_PRIVATE): 0 when woken, -EAGAIN if
+    // the word already differs. For waits on words in shared memory.
+    std::uint32_t futex_value = 0;
     mode_t mode = 0;
     struct ::statx* stx = nullptr;
 

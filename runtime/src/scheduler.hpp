@@ -38,6 +38,8 @@ public:
     // The scheduler of the calling thread, or null on a plain thread.
     static Scheduler* current() noexcept { return current_; }
     TaskControlBlock* running() const noexcept { return running_; }
+    // True if tasks other than the running one are ready to run.
+    bool has_ready() const noexcept { return ready_head_ != nullptr; }
     Backend& backend() noexcept { return *backend_; }
 
     // Task life cycle.

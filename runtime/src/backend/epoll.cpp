@@ -71,6 +71,7 @@ public:
     bool has_pending() const noexcept override { return waiting_ > 0; }
 
     long perform(IoRequest& r, TimePoint deadline) override {
+        if (r.op == IoOpcode::futex_wait) return -ENOSYS;  // no futex in epoll: callers poll
         if (r.is_file_op()) {
             FileJob job(r);
             try {

@@ -35,6 +35,9 @@ namespace ringlet::detail {
 namespace {
 
 constexpr std::uint64_t wake_tag = 1;
+constexpr unsigned op_futex_wait = 51;  // IORING_OP_FUTEX_WAIT, Linux 6.7
+constexpr int futex2_size_u32 = 0x02;
+constexpr std::uint64_t futex_bitset_match_any = 0xffffffffu;
 constexpr std::uint64_t ignore_tag = 0;  // completions nobody waits for (cancels)
 
 // One operation in flight: lives in the waiting task's frame until its CQE
@@ -89,6 +92,13 @@ void prep(io_uring_sqe* sqe, const IoRequest& r) noexcept {
         case IoOpcode::poll:
             io_uring_prep_poll_add(sqe, r.fd, static_cast<unsigned>(r.flags));
             break;
+        case IoOpcode::futex_wait:
+            // liburing 2.3 has no helper: fd = futex2 flags (32-bit word,
+            // shared), addr = the word, addr2 = the expected value, addr3 =
+            // the wake mask; op flags (futex_flags) must be 0.
+            io_uring_prep_rw(op_futex_wait, sqe, futex2_size_u32, r.buf, 0, r.futex_value);
+            sqe->addr3 = futex_bitset_match_any;
+            break;
         case IoOpcode::read:
             io_uring_prep_read(sqe, r.fd, r.buf, static_cast<unsigned>(r.len),
                                static_cast<__u64>(r.offset));
@@ -140,6 +150,11 @@ public:
         if (res != 0) return res;
         ring_ready_ = true;
         io_uring_register_ring_fd(&ring_);  // optional: only saves work per enter
+        if (io_uring_probe* probe = io_uring_get_probe_ring(&ring_)) {
+            futex_wait_ = probe->last_op >= op_futex_wait &&
+                          (probe->ops[op_futex_wait].flags & IO_URING_OP_SUPPORTED) != 0;
+            io_uring_free_probe(probe);
+        }
 
         eventfd_.reset(::eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK));
         if (!eventfd_.valid()) return -errno;
@@ -183,6 +198,7 @@ public:
     }
 
     long perform(IoRequest& r, TimePoint deadline) override {
+        if (r.op == IoOpcode::futex_wait) return futex_wait_ ? submit_and_wait(r, deadline) : -ENOSYS;
         if (r.op == IoOpcode::accept && r.addr == nullptr && multishot_accept_) {
             return accept_multishot(r.fd, deadline);
         }
@@ -437,6 +453,7 @@ private:
     std::uint64_t wake_buffer_ = 0;
     unsigned in_flight_ = 0;       // user operations and their cancels
     bool multishot_accept_ = true;
+    bool futex_wait_ = false;  // IORING_OP_FUTEX_WAIT supported
     std::unordered_map<int, std::unique_ptr<MultishotAccept>> accepts_;
     std::vector<std::unique_ptr<MultishotAccept>> closing_;  // awaiting their final CQE
     unsigned in_flight_wake_ = 0;  // the always-armed eventfd read
