@@ -20,7 +20,8 @@ fi
 reps=${REPS:-3}
 min_time=${MIN_TIME:-0.2}
 
-programs=(task_switch_bench spawn_join_bench sleep_many_bench channel_bench threads/cross_thread_bench)
+programs=(task_switch_bench spawn_join_bench sleep_many_bench channel_bench threads/cross_thread_bench
+          ipc/ipc_queue_bench)
 
 summary=""
 failed=0

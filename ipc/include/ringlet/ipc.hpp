@@ -1,6 +1,9 @@
 // ringlet/ipc.hpp — umbrella for ringlet::ipc: processes and what they share.
 #pragma once
 
+#include <ringlet/ipc/codec.hpp>
 #include <ringlet/ipc/errors.hpp>
+#include <ringlet/ipc/pipe.hpp>
 #include <ringlet/ipc/process.hpp>
+#include <ringlet/ipc/queue.hpp>
 #include <ringlet/ipc/subprocess.hpp>
