@@ -7,10 +7,13 @@
 #include <cstring>
 #include <string>
 
+#include <sched.h>
+
 #include <ringlet/errors.hpp>
 
 #include "mpmc_ring.hpp"
 #include "shared_futex.hpp"
+#include "scheduler.hpp"
 #include "shm_region.hpp"
 
 namespace ringlet::ipc::detail {
@@ -22,16 +25,12 @@ void MpmcRing::init(RingHeader* h, std::size_t maxsize, std::size_t capacity) {
     ::pthread_mutexattr_init(&attr);
     int res = ::pthread_mutexattr_setpshared(&attr, PTHREAD_PROCESS_SHARED);
     if (res == 0) res = ::pthread_mutexattr_setrobust(&attr, PTHREAD_MUTEX_ROBUST);
-    if (res == 0) res = ::pthread_mutex_init(&h->mutex, &attr);
+    if (res == 0) res = ::pthread_mutex_init(&h->put_side.mutex, &attr);
+    if (res == 0) res = ::pthread_mutex_init(&h->get_side.mutex, &attr);
     ::pthread_mutexattr_destroy(&attr);
     if (res != 0) throw_io_error(-res, "pthread_mutex_init(queue)");
     h->maxsize = maxsize;
     h->capacity = capacity;
-}
-
-bool MpmcRing::has_room(std::size_t payload) const noexcept {
-    if (h_->maxsize != 0 && h_->count >= h_->maxsize) return false;
-    return h_->tail - h_->head + record_size(payload) <= h_->capacity;
 }
 
 void MpmcRing::copy_in(std::uint64_t pos, const void* src, std::size_t n) noexcept {
@@ -48,57 +47,56 @@ void MpmcRing::copy_out(std::uint64_t pos, void* dst, std::size_t n) const noexc
     std::memcpy(static_cast<char*>(dst) + first, data_, n - first);
 }
 
-std::uint32_t MpmcRing::length_at(std::uint64_t pos) const noexcept {
-    // Records start 8-aligned and the capacity is a multiple of 8: the
-    // length never straddles the wrap.
-    std::uint32_t len;
-    std::memcpy(&len, data_ + pos % h_->capacity, sizeof len);
-    return len;
-}
-
-void MpmcRing::push(std::string_view payload) noexcept {
+bool MpmcRing::try_push(std::string_view payload) noexcept {
+    RingSide& mine = h_->put_side;
+    const std::uint64_t me = mine.word.load(std::memory_order_relaxed);
+    if (SideWord::closed(me)) return false;
+    const std::uint64_t need = record_size(payload.size());
+    auto room = [&](std::uint64_t them) {
+        if (h_->maxsize != 0 && SideWord::counter_distance(me, them) >= h_->maxsize) return false;
+        return SideWord::position_distance(me, them) + need <= h_->capacity;
+    };
+    // The consumers' word is read only when our last copy of it says "full":
+    // a stream of puts then touches no line the consumers write.
+    if (!room(mine.other_seen)) {
+        mine.other_seen = h_->get_side.word.load(std::memory_order_acquire);
+        if (!room(mine.other_seen)) return false;
+    }
+    // Positions are 8-aligned and the capacity a multiple of 8: the length
+    // never straddles the wrap.
+    const std::uint64_t pos = SideWord::position(me) % h_->capacity;
     const auto len = static_cast<std::uint32_t>(payload.size());
-    const std::uint64_t pos = h_->tail;
-    std::memcpy(data_ + pos % h_->capacity, &len, sizeof len);
-    copy_in(pos + record_header, payload.data(), payload.size());
-    // The commit: one store makes the whole record visible (see the header).
-    std::atomic_ref<std::uint64_t>(h_->tail).store(pos + record_size(payload.size()),
-                                                   std::memory_order_release);
-    ++h_->count;
+    std::memcpy(data_ + pos, &len, sizeof len);
+    copy_in(SideWord::position(me) + record_header, payload.data(), payload.size());
+    // The commit: one store makes the whole record visible.
+    mine.word.store(SideWord::advance(me, need), std::memory_order_release);
+    return true;
 }
 
-void MpmcRing::pop(std::string& out) {
-    const std::uint64_t pos = h_->head;
-    const std::uint32_t len = length_at(pos);
+bool MpmcRing::try_pop(std::string& out) {
+    RingSide& mine = h_->get_side;
+    const std::uint64_t me = mine.word.load(std::memory_order_relaxed);
+    if (SideWord::counter_distance(mine.other_seen, me) == 0) {
+        mine.other_seen = h_->put_side.word.load(std::memory_order_acquire);
+        if (SideWord::counter_distance(mine.other_seen, me) == 0) return false;
+    }
+    std::uint32_t len;
+    std::memcpy(&len, data_ + SideWord::position(me) % h_->capacity, sizeof len);
     out.resize(len);  // may throw bad_alloc: nothing has changed yet
-    copy_out(pos + record_header, out.data(), len);
-    std::atomic_ref<std::uint64_t>(h_->head).store(pos + record_size(len),
-                                                   std::memory_order_release);
-    --h_->count;
+    copy_out(SideWord::position(me) + record_header, out.data(), len);
+    // The commit: one store frees the record's space for the producers.
+    mine.word.store(SideWord::advance(me, record_size(len)), std::memory_order_release);
+    return true;
 }
 
-void MpmcRing::recover() noexcept {
-    ++h_->recoveries;
-    // head and tail are each one store, so each is sound on its own; recount.
-    if (h_->tail < h_->head || h_->tail - h_->head > h_->capacity) {
-        h_->head = h_->tail;  // cannot happen; if it did, drop all rather than crash
-        h_->count = 0;
-        return;
-    }
-    std::uint64_t n = 0;
-    for (std::uint64_t pos = h_->head; pos < h_->tail; ++n) {
-        const std::uint64_t size = record_size(length_at(pos));
-        if (size > h_->tail - pos) {  // likewise impossible: truncate there
-            h_->tail = pos;
-            break;
-        }
-        pos += size;
-    }
-    h_->count = n;
+std::size_t MpmcRing::size() const noexcept {
+    const std::uint64_t got = h_->get_side.word.load(std::memory_order_acquire);
+    const std::uint64_t put = h_->put_side.word.load(std::memory_order_acquire);
+    return SideWord::counter_distance(put, got);
 }
 
-RingLock::RingLock(MpmcRing& ring) : ring_(ring) {
-    pthread_mutex_t* m = &ring.header().mutex;
+RingLock::RingLock(RingSide& side) : side_(side) {
+    pthread_mutex_t* m = &side.mutex;
     int res = EBUSY;
     for (int i = 0; i < 64 && res == EBUSY; ++i) {
         res = ::pthread_mutex_trylock(m);
@@ -106,8 +104,9 @@ RingLock::RingLock(MpmcRing& ring) : ring_(ring) {
     }
     if (res == EBUSY) res = ::pthread_mutex_lock(m);
     if (res == EOWNERDEAD) {
-        // The previous holder died inside a put or get: repair, then go on.
-        ring.recover();
+        // The previous holder died inside a put or get. Its operation either
+        // committed (one store) or did not happen: nothing to repair.
+        ++side.recoveries;
         ::pthread_mutex_consistent(m);
         res = 0;
     }
@@ -119,36 +118,83 @@ RingLock::RingLock(MpmcRing& ring) : ring_(ring) {
 struct QueueCore::State {
     std::shared_ptr<ShmRegion> region;
     MpmcRing ring;
-    State(std::shared_ptr<ShmRegion> r)
+    explicit State(std::shared_ptr<ShmRegion> r)
         : region(std::move(r)), ring(static_cast<RingHeader*>(region->data())) {}
 };
 
 namespace {
 
-// How long a getter or putter watches the queue before it sleeps: waking a
-// sleeping process costs 25-60 us on a VM, a handoff between two busy ones
-// under a microsecond.
-constexpr Duration pre_wait_spin = std::chrono::microseconds(30);
+// How long a getter or putter watches the queue before it sleeps. Waking a
+// sleeping process costs 25-60 us on a VM; a spin shorter than that never
+// sees the reply of a peer that was asleep, so two peers would keep waking
+// each other the slow way for good. The spin yields the CPU now and then, so
+// an oversubscribed machine still runs the peer meanwhile.
+constexpr Duration pre_wait_spin = std::chrono::microseconds(50);
+constexpr Duration spin_yield_every = std::chrono::microseconds(2);
 
-// Counts the caller as a waiter on `seq` while it waits (wakers skip the
-// system call when nobody waits), also when the wait throws.
-struct WaiterCount {
-    explicit WaiterCount(std::atomic<std::uint32_t>& n) noexcept : count(n) {
+// Spins until the side word `w` differs from `seen`; see pre_wait_spin.
+bool spin_for_change(const std::atomic<std::uint64_t>& w, std::uint64_t seen) noexcept {
+    ringlet::detail::Scheduler* s = ringlet::detail::Scheduler::current();
+    if (s != nullptr && s->has_ready()) return false;  // they would wait for us
+    TimePoint now = Clock::now();
+    const TimePoint end = now + pre_wait_spin;
+    TimePoint next_yield = now + spin_yield_every;
+    do {
+        for (int i = 0; i < 16; ++i) {
+            if (w.load(std::memory_order_acquire) != seen) return true;
+            __builtin_ia32_pause();
+        }
+        now = Clock::now();
+        if (now >= next_yield) {
+            ::sched_yield();
+            next_yield = now + spin_yield_every;
+        }
+    } while (now < end);
+    return false;
+}
+
+// Counts the caller as a waiter while it sleeps (wakers skip the system call
+// when nobody does), also when the wait throws.
+struct CountedWaiter {
+    explicit CountedWaiter(WaiterCount& c) noexcept : count(c.n) {
         count.fetch_add(1, std::memory_order_seq_cst);
     }
-    ~WaiterCount() { count.fetch_sub(1, std::memory_order_relaxed); }
+    ~CountedWaiter() { count.fetch_sub(1, std::memory_order_relaxed); }
     std::atomic<std::uint32_t>& count;
 };
 
-void wake_if_waiting(std::atomic<std::uint32_t>& seq, std::atomic<std::uint32_t>& waiting) {
-    // seq_cst pairs with WaiterCount's increment, which came before the
-    // waiter read seq under the lock: a waiter we miss here saw our change.
-    if (waiting.load(std::memory_order_seq_cst) != 0) shared_futex_wake(seq);
+// After a commit: wake the other side if it sleeps. The seq_cst fence pairs
+// with CountedWaiter's increment, which the sleeper makes before its last
+// look at our word: either it sees our commit, or we see it counted.
+void wake_if_waiting(std::atomic<std::uint64_t>& word, WaiterCount& waiting) noexcept {
+    std::atomic_thread_fence(std::memory_order_seq_cst);
+    if (waiting.n.load(std::memory_order_relaxed) != 0) shared_futex_wake(futex_word(word));
+}
+
+// Waits for `w` to change from `seen` (spin, then sleep) or the deadline.
+// False once the deadline has passed.
+bool wait_for_change(std::atomic<std::uint64_t>& w, std::uint64_t seen, WaiterCount& waiting,
+                     TimePoint deadline) {
+    if (spin_for_change(w, seen)) return true;
+    CountedWaiter counted(waiting);
+    std::atomic_thread_fence(std::memory_order_seq_cst);
+    const std::uint64_t now = w.load(std::memory_order_relaxed);
+    if (now != seen) return true;
+    // The futex compares only the low half; a change in the high half alone
+    // (position without counter) cannot happen: every commit bumps the counter.
+    return shared_futex_wait(futex_word(w), futex_value(seen), deadline);
 }
 
 }  // namespace
 
 QueueCore::QueueCore(std::size_t maxsize, std::size_t capacity_bytes) {
+    if (maxsize > max_queue_messages) {
+        throw UsageError("ringlet::ipc::Queue: maxsize must be at most " +
+                         std::to_string(max_queue_messages));
+    }
+    if (capacity_bytes > max_queue_bytes) {
+        throw UsageError("ringlet::ipc::Queue: capacity_bytes must be at most 2^38");
+    }
     if (capacity_bytes < 64) capacity_bytes = 64;
     capacity_bytes = (capacity_bytes + 7) & ~std::size_t{7};
     auto region = ShmRegion::create(MpmcRing::header_bytes() + capacity_bytes);
@@ -164,89 +210,76 @@ bool QueueCore::put(std::string_view bytes, TimePoint deadline) {
                          " bytes can never fit in this queue's " + std::to_string(h.capacity) +
                          "-byte buffer; make the queue with a larger capacity_bytes");
     }
+    ringlet::detail::check_interrupts();
     for (;;) {
-        std::uint32_t seq;
+        std::uint64_t seen;
         {
-            RingLock lock(ring);
-            if (h.closed.load(std::memory_order_relaxed)) throw QueueClosed();
-            if (ring.has_room(bytes.size())) {
-                ring.push(bytes);
-                h.items_seq.fetch_add(1, std::memory_order_seq_cst);
-                break;
-            }
+            RingLock lock(h.put_side);
+            if (ring.try_push(bytes)) break;
+            if (ring.closed()) throw QueueClosed();
             if (deadline == TimePoint::min()) return false;
-            seq = h.space_seq.load(std::memory_order_relaxed);
+            // Exactly the consumers' word that showed "full": waiting for a
+            // change from a later one could sleep through the get we need.
+            seen = h.put_side.other_seen;
         }
-        if (spin_for_change(h.space_seq, seq, pre_wait_spin)) continue;
-        WaiterCount waiting(h.putters_waiting);
-        // Re-read under no lock: a get between our unlock and here bumped it.
-        if (h.space_seq.load(std::memory_order_seq_cst) != seq) continue;
-        if (!shared_futex_wait(h.space_seq, seq, deadline)) deadline = TimePoint::min();
+        if (!wait_for_change(h.get_side.word, seen, h.putters_waiting, deadline)) {
+            deadline = TimePoint::min();  // one more look, then give up
+        }
     }
-    wake_if_waiting(h.items_seq, h.getters_waiting);
+    wake_if_waiting(h.put_side.word, h.getters_waiting);
     return true;
 }
 
 bool QueueCore::get(std::string& out, TimePoint deadline) {
     MpmcRing& ring = state_->ring;
     RingHeader& h = ring.header();
+    ringlet::detail::check_interrupts();
     for (;;) {
-        std::uint32_t seq;
+        std::uint64_t seen;
         {
-            RingLock lock(ring);
-            if (h.count > 0) {
-                ring.pop(out);
-                h.space_seq.fetch_add(1, std::memory_order_seq_cst);
-                break;
-            }
+            RingLock lock(h.get_side);
+            if (ring.try_pop(out)) break;
             if (deadline == TimePoint::min()) return false;
-            if (h.closed.load(std::memory_order_relaxed)) throw QueueClosed();
-            seq = h.items_seq.load(std::memory_order_relaxed);
+            seen = h.get_side.other_seen;  // the producers' word that showed "empty"
+            if (SideWord::closed(seen)) throw QueueClosed();
         }
-        if (spin_for_change(h.items_seq, seq, pre_wait_spin)) continue;
-        WaiterCount waiting(h.getters_waiting);
-        if (h.items_seq.load(std::memory_order_seq_cst) != seq) continue;
-        // On the deadline, look once more without waiting: a put may have
-        // landed just as we timed out.
-        if (!shared_futex_wait(h.items_seq, seq, deadline)) deadline = TimePoint::min();
+        if (!wait_for_change(h.put_side.word, seen, h.getters_waiting, deadline)) {
+            deadline = TimePoint::min();  // a put may have landed just as we timed out
+        }
     }
-    wake_if_waiting(h.space_seq, h.putters_waiting);
+    wake_if_waiting(h.get_side.word, h.putters_waiting);
     return true;
 }
 
-std::size_t QueueCore::size() const {
-    RingLock lock(state_->ring);
-    return state_->ring.header().count;
-}
+std::size_t QueueCore::size() const { return state_->ring.size(); }
 
 bool QueueCore::full() const {
-    RingLock lock(state_->ring);
     const RingHeader& h = state_->ring.header();
-    return h.maxsize != 0 && h.count >= h.maxsize;
+    return h.maxsize != 0 && state_->ring.size() >= h.maxsize;
 }
 
 void QueueCore::close() {
     RingHeader& h = state_->ring.header();
-    {
-        RingLock lock(state_->ring);
-        h.closed.store(1, std::memory_order_relaxed);
-        h.items_seq.fetch_add(1, std::memory_order_release);
-        h.space_seq.fetch_add(1, std::memory_order_release);
+    // Set the bit in both words, each under its side's lock (the only writer
+    // of that word), so sleepers on either see their word change.
+    for (RingSide* side : {&h.put_side, &h.get_side}) {
+        RingLock lock(*side);
+        side->word.fetch_or(SideWord::closed_bit, std::memory_order_seq_cst);
     }
-    shared_futex_wake(h.items_seq);
-    shared_futex_wake(h.space_seq);
+    shared_futex_wake(futex_word(h.put_side.word));
+    shared_futex_wake(futex_word(h.get_side.word));
 }
 
-bool QueueCore::closed() const noexcept {
-    return state_->ring.header().closed.load(std::memory_order_acquire) != 0;
-}
+bool QueueCore::closed() const noexcept { return state_->ring.closed(); }
 
 std::size_t QueueCore::maxsize() const noexcept { return state_->ring.header().maxsize; }
 std::size_t QueueCore::capacity_bytes() const noexcept { return state_->ring.header().capacity; }
 
 std::size_t QueueCore::recoveries() const {
-    RingLock lock(state_->ring);
-    return state_->ring.header().recoveries;
+    const RingHeader& h = state_->ring.header();
+    RingLock put_lock(state_->ring.header().put_side);
+    RingLock get_lock(state_->ring.header().get_side);
+    return h.put_side.recoveries + h.get_side.recoveries;
 }
 
 }  // namespace ringlet::ipc::detail

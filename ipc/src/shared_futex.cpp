@@ -2,6 +2,7 @@
 
 #include <linux/futex.h>
 #include <sys/syscall.h>
+#include <sched.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -18,6 +19,7 @@ namespace ringlet::ipc::detail {
 namespace {
 
 constexpr int spin_rounds = 128;  // ~2-5 us of pause instructions
+constexpr Duration yield_every = std::chrono::microseconds(10);
 
 bool spin_until_changed(const std::atomic<std::uint32_t>& word, std::uint32_t expected) noexcept {
     for (int i = 0; i < spin_rounds; ++i) {
@@ -63,10 +65,17 @@ bool spin_for_change(const std::atomic<std::uint32_t>& word, std::uint32_t expec
     ringlet::detail::Scheduler* s = ringlet::detail::Scheduler::current();
     if (s != nullptr && s->has_ready()) return false;
     const TimePoint end = Clock::now() + limit;
+    TimePoint next_yield = Clock::now() + yield_every;
     do {
-        for (int i = 0; i < 64; ++i) {
+        for (int i = 0; i < 16; ++i) {
             if (word.load(std::memory_order_acquire) != expected) return true;
             __builtin_ia32_pause();
+        }
+        // If the peer is waiting for a CPU (more runnable threads than CPUs),
+        // spinning on would only delay it: give it the CPU now and then.
+        if (const TimePoint now = Clock::now(); now >= next_yield) {
+            ::sched_yield();
+            next_yield = now + yield_every;
         }
     } while (Clock::now() < end);
     return false;
