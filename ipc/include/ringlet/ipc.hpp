@@ -3,7 +3,11 @@
 
 #include <ringlet/ipc/codec.hpp>
 #include <ringlet/ipc/errors.hpp>
+#include <ringlet/ipc/event.hpp>
+#include <ringlet/ipc/lock.hpp>
 #include <ringlet/ipc/pipe.hpp>
 #include <ringlet/ipc/process.hpp>
 #include <ringlet/ipc/queue.hpp>
+#include <ringlet/ipc/semaphore.hpp>
+#include <ringlet/ipc/shared.hpp>
 #include <ringlet/ipc/subprocess.hpp>

@@ -20,6 +20,14 @@
 // of the parent (nor on locks they held). Prefer creating processes before
 // threads, as with any fork().
 //
+// Handles that own a file descriptor (a pipe's Connection, a socket) are
+// best passed by reference (std::ref, or a capture by reference): the child
+// gets its copy through fork anyway, and the parent then closes its own end
+// after start() so that the other side sees EOF when the child is done. A
+// moved-in handle would stay open inside the Process object until it dies.
+// Unlike Python, a daemon child may start children of its own; its run()
+// deals with them as any run() does.
+//
 // Two styles, as in Python:
 //   ipc::Process p(worker, 42, "name");  p.start();  p.join();
 //   struct Job : ipc::Process { void run() override { ... } };  Job j; j.start();
