@@ -21,6 +21,11 @@
 #include "context_switch.hpp"
 #include "park.hpp"
 
+#ifdef RINGLET_ASAN
+#include <pthread.h>
+extern "C" void __lsan_register_root_region(const void* p, std::size_t size);
+#endif
+
 namespace ringlet::detail {
 
 thread_local Scheduler* Scheduler::current_ = nullptr;
@@ -470,6 +475,25 @@ void Scheduler::abandon_after_fork() noexcept {
     if (s == nullptr) return;
     s->backend_->abandon_after_fork();
     s->exit_hooks_.clear();
+    // Leaked on purpose, but kept reachable: a child that ends with exit()
+    // must not make a leak checker report the parent's scheduler.
+    [[maybe_unused]] static Scheduler* volatile abandoned = nullptr;
+    abandoned = s;
+    s->stacks_->register_leak_roots();
+#ifdef RINGLET_ASAN
+    // Forked from a task, the child runs on that task's stack, so a leak
+    // checker no longer scans the thread's own stack, where the frames below
+    // run() (main's locals, say) still point to live objects.
+    pthread_attr_t attr;
+    if (::pthread_getattr_np(::pthread_self(), &attr) == 0) {
+        void* addr = nullptr;
+        std::size_t size = 0;
+        if (::pthread_attr_getstack(&attr, &addr, &size) == 0) {
+            __lsan_register_root_region(addr, size);
+        }
+        ::pthread_attr_destroy(&attr);
+    }
+#endif
     current_ = nullptr;
 }
 

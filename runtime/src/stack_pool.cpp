@@ -10,6 +10,12 @@
 #include <ringlet/errors.hpp>
 #include <ringlet/task.hpp>
 
+#include "context_switch.hpp"  // RINGLET_ASAN
+
+#ifdef RINGLET_ASAN
+extern "C" void __lsan_register_root_region(const void* p, std::size_t size);
+#endif
+
 #ifndef MADV_GUARD_INSTALL
 #define MADV_GUARD_INSTALL 102
 #endif
@@ -126,6 +132,18 @@ void StackPool::release(StackMemory stack) noexcept {
         last = outstanding_.fetch_sub(1) == 1;
     }
     if (last) delete this;
+}
+
+void StackPool::register_leak_roots() const noexcept {
+#ifdef RINGLET_ASAN
+    // Each stack's usable part only: reading a guard page would fault.
+    for (const StackMemory& slab : slabs_) {
+        for (std::size_t off = 0; off + stack_bytes_ <= slab.size; off += stack_bytes_) {
+            __lsan_register_root_region(static_cast<char*>(slab.base) + off + guard_size(),
+                                        stack_bytes_ - guard_size());
+        }
+    }
+#endif
 }
 
 void StackPool::orphan() noexcept {

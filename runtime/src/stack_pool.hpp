@@ -39,6 +39,10 @@ public:
     // stack comes back (possibly right now, deleting *this).
     void orphan() noexcept;
 
+    // In a forked child under LeakSanitizer: the abandoned tasks' stacks hold
+    // the only references to some heap objects; have them scanned as roots.
+    void register_leak_roots() const noexcept;
+
     static std::size_t page_size() noexcept;
     // Bytes of guard below each stack: several pages, so a frame of a few KiB
     // cannot jump over it into the neighbouring stack of the slab.
