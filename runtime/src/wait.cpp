@@ -110,6 +110,11 @@ void check_interrupts_slow(TaskControlBlock* t) {
     }
 }
 
+bool may_spin_before_waiting() noexcept {
+    Scheduler* s = Scheduler::current();
+    return s == nullptr || s->running() == nullptr || !s->has_ready();
+}
+
 void check_interrupts() {
     Scheduler* s = Scheduler::current();
     if (s == nullptr) return;

@@ -9,6 +9,7 @@
 // destructor diagnoses a violation by aborting with a message).
 #pragma once
 
+#include <atomic>
 #include <cstddef>
 #include <iterator>
 #include <mutex>
@@ -26,7 +27,7 @@ namespace ringlet {
 
 template <class T>
 class Channel {
-public:
+  public:
     explicit Channel(std::size_t capacity) : capacity_(capacity), buffer_(capacity) {}
     // Destroying a channel that tasks or threads (of any scheduler) still wait
     // on is a caller bug: it prints a message and aborts instead of letting
@@ -75,8 +76,10 @@ public:
     void close() {
         std::lock_guard guard(lock_);
         closed_ = true;
-        while (detail::Waiter* w = receivers_.front()) grant(receivers_, *w, detail::WaitStatus::closed);
-        while (detail::Waiter* w = senders_.front()) grant(senders_, *w, detail::WaitStatus::closed);
+        while (detail::Waiter* w = receivers_.front())
+            grant(receivers_, *w, detail::WaitStatus::closed);
+        while (detail::Waiter* w = senders_.front())
+            grant(senders_, *w, detail::WaitStatus::closed);
     }
 
     bool closed() const {
@@ -86,7 +89,7 @@ public:
     // Values buffered right now.
     std::size_t size() const {
         std::lock_guard guard(lock_);
-        return count_;
+        return count_.load(std::memory_order_relaxed);
     }
     std::size_t capacity() const noexcept { return capacity_; }
 
@@ -95,78 +98,108 @@ public:
     iterator begin() { return iterator(this); }
     std::default_sentinel_t end() const noexcept { return {}; }
 
-private:
+  private:
     bool send_until(T& value, TimePoint deadline, bool wait) {
         if (wait) detail::check_interrupts();
-        lock_.lock();
-        if (closed_) {
-            lock_.unlock();
-            throw ChannelClosed();
-        }
-        if (detail::Waiter* r = receivers_.front()) {
-            static_cast<std::optional<T>*>(r->payload)->emplace(std::move(value));
-            grant(receivers_, *r, detail::WaitStatus::granted);
-            lock_.unlock();
+        for (bool may_spin = true;; may_spin = false) {
+            lock_.lock();
+            if (closed_) {
+                lock_.unlock();
+                throw ChannelClosed();
+            }
+            if (detail::Waiter* r = receivers_.front()) {
+                static_cast<std::optional<T>*>(r->payload)->emplace(std::move(value));
+                grant(receivers_, *r, detail::WaitStatus::granted);
+                lock_.unlock();
+                return true;
+            }
+            if (count_.load(std::memory_order_relaxed) < capacity_) {
+                push(std::move(value));
+                lock_.unlock();
+                return true;
+            }
+            if (!wait) {
+                lock_.unlock();
+                return false;
+            }
+            if (may_spin && spin_unlocked(&Channel::has_room)) continue;
+            switch (detail::wait_locked(lock_, senders_, "Channel::send", deadline, &value)) {
+                case detail::WaitStatus::waiting:
+                    return false;  // timed out; value still ours
+                case detail::WaitStatus::closed:
+                    throw ChannelClosed();
+                case detail::WaitStatus::granted:
+                    break;
+            }
             return true;
         }
-        if (count_ < capacity_) {
-            push(std::move(value));
-            lock_.unlock();
-            return true;
-        }
-        if (!wait) {
-            lock_.unlock();
-            return false;
-        }
-        switch (detail::wait_locked(lock_, senders_, "Channel::send", deadline, &value)) {
-            case detail::WaitStatus::waiting: return false;  // timed out; value still ours
-            case detail::WaitStatus::closed: throw ChannelClosed();
-            case detail::WaitStatus::granted: break;
-        }
-        return true;
     }
 
     std::optional<T> recv_until(TimePoint deadline, bool wait) {
         if (wait) detail::check_interrupts();
-        lock_.lock();
-        if (count_ > 0) {
-            std::optional<T> v(std::move(*buffer_[head_]));
-            buffer_[head_].reset();
-            head_ = (head_ + 1) % capacity_;
-            --count_;
-            // A waiting sender's value moves into the freed slot.
-            if (detail::Waiter* s = senders_.front()) {
-                push(std::move(*static_cast<T*>(s->payload)));
-                grant(senders_, *s, detail::WaitStatus::granted);
+        for (bool may_spin = true;; may_spin = false) {
+            lock_.lock();
+            if (count_.load(std::memory_order_relaxed) > 0) {
+                std::optional<T> v(std::move(*buffer_[head_]));
+                buffer_[head_].reset();
+                if (++head_ == capacity_) head_ = 0;  // no division on the hot path
+                count_.store(count_.load(std::memory_order_relaxed) - 1, std::memory_order_relaxed);
+                // A waiting sender's value moves into the freed slot.
+                if (detail::Waiter* s = senders_.front()) {
+                    push(std::move(*static_cast<T*>(s->payload)));
+                    grant(senders_, *s, detail::WaitStatus::granted);
+                }
+                lock_.unlock();
+                return v;
             }
-            lock_.unlock();
-            return v;
+            if (detail::Waiter* s = senders_.front()) {  // rendezvous hand-off
+                std::optional<T> v(std::move(*static_cast<T*>(s->payload)));
+                grant(senders_, *s, detail::WaitStatus::granted);
+                lock_.unlock();
+                return v;
+            }
+            if (closed_ || !wait) {
+                lock_.unlock();
+                return std::nullopt;
+            }
+            if (may_spin && spin_unlocked(&Channel::has_value)) continue;
+            std::optional<T> slot;  // stays empty on timeout and when woken by close()
+            detail::wait_locked(lock_, receivers_, "Channel::recv", deadline, &slot);
+            return slot;
         }
-        if (detail::Waiter* s = senders_.front()) {  // rendezvous hand-off
-            std::optional<T> v(std::move(*static_cast<T*>(s->payload)));
-            grant(senders_, *s, detail::WaitStatus::granted);
-            lock_.unlock();
-            return v;
-        }
-        if (closed_ || !wait) {
-            lock_.unlock();
-            return std::nullopt;
-        }
-        std::optional<T> slot;  // stays empty on timeout and when woken by close()
-        detail::wait_locked(lock_, receivers_, "Channel::recv", deadline, &slot);
-        return slot;
     }
 
     void push(T&& value) {
-        buffer_[(head_ + count_) % capacity_].emplace(std::move(value));
-        ++count_;
+        const std::size_t n = count_.load(std::memory_order_relaxed);
+        std::size_t at = head_ + n;
+        if (at >= capacity_) at -= capacity_;
+        buffer_[at].emplace(std::move(value));
+        count_.store(n + 1, std::memory_order_relaxed);
+    }
+
+    // Entered with the lock held, about to park. A peer on another thread that
+    // is busy sending (receiving) usually gets there within a microsecond,
+    // while parking and being woken across threads costs a hand-off per
+    // message. So, once per call and only if nothing else on this thread is
+    // ready, release the lock and watch the count briefly. Returns with the
+    // lock released (the caller retries from the top, re-checking everything
+    // under the lock before it parks), or false with it held and no spin done.
+    bool has_value() const noexcept { return count_.load(std::memory_order_relaxed) > 0; }
+    bool has_room() const noexcept { return count_.load(std::memory_order_relaxed) < capacity_; }
+    bool spin_unlocked(bool (Channel::*ready)() const noexcept) {
+        if (capacity_ == 0 || !detail::may_spin_before_waiting()) return false;
+        lock_.unlock();
+        for (int i = 0; i < detail::channel_spin_rounds && !(this->*ready)(); ++i) {
+            detail::cpu_relax();
+        }
+        return true;
     }
 
     mutable detail::SpinLock lock_;
     const std::size_t capacity_;
     std::vector<std::optional<T>> buffer_;
     std::size_t head_ = 0;
-    std::size_t count_ = 0;
+    std::atomic<std::size_t> count_{0};  // written under lock_; read unlocked while spinning
     bool closed_ = false;
     detail::WaitQueue senders_;
     detail::WaitQueue receivers_;

@@ -77,6 +77,16 @@ inline void check_no_waiters(const WaitQueue& q, const char* what) noexcept {
     if (!q.empty()) destroyed_with_waiters(what);
 }
 
+// True if the caller may spin briefly before it parks: a plain thread, or a
+// task whose scheduler has no other task ready (they would wait for the spin).
+bool may_spin_before_waiting() noexcept;
+inline constexpr int channel_spin_rounds = 100;  // ~2-5 us of cpu_relax()
+inline void cpu_relax() noexcept {
+#if defined(__x86_64__) || defined(__i386__)
+    __builtin_ia32_pause();
+#endif
+}
+
 // Throws Cancelled if the calling task has a pending cancel, TimeoutError if an
 // enclosing Timeout scope has expired. No-op on a plain thread.
 void check_interrupts();
