@@ -1,5 +1,6 @@
 #include "scheduler.hpp"
 
+#include <sched.h>
 #include <signal.h>
 #include <unistd.h>
 
@@ -143,6 +144,8 @@ Scheduler::Scheduler(const Options& options)
 }
 
 Scheduler::~Scheduler() {
+    // A thread that pushed a wake-up may still be finishing push_remote().
+    while (pushers_.load(std::memory_order_acquire) != 0) ::sched_yield();
     current_ = previous_;
     if (alt_stack_ != nullptr) {
         stack_t ss{};
@@ -251,6 +254,10 @@ void Scheduler::wake(TaskControlBlock* tcb) noexcept {
 }
 
 void Scheduler::push_remote(TaskControlBlock* tcb) noexcept {
+    // Once the task is on our list, its scheduler may run it to its end and
+    // be destroyed while we still look at sleeping_: ~Scheduler waits for
+    // pushers in flight. (It is alive now: the task we wake lives on it.)
+    pushers_.fetch_add(1, std::memory_order_acquire);
     TaskControlBlock* head = remote_.load(std::memory_order_relaxed);
     do {
         tcb->remote_next = head;
@@ -259,6 +266,7 @@ void Scheduler::push_remote(TaskControlBlock* tcb) noexcept {
     // Dekker with housekeeping(true), all seq_cst: either the sleeper sees our
     // push, or we see it sleeping and kick the backend.
     if (sleeping_.load(std::memory_order_seq_cst)) backend_->wake();
+    pushers_.fetch_sub(1, std::memory_order_release);  // our last touch
 }
 
 void Scheduler::drain_remote() noexcept {

@@ -122,6 +122,7 @@ private:
 
     std::vector<std::function<void()>> exit_hooks_;
     std::atomic<TaskControlBlock*> remote_{nullptr};
+    std::atomic<int> pushers_{0};  // threads inside push_remote()
     std::atomic<bool> sleeping_{false};
 
     void* alt_stack_ = nullptr;
