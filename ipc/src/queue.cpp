@@ -68,8 +68,9 @@ bool MpmcRing::try_push(std::string_view payload) noexcept {
     const auto len = static_cast<std::uint32_t>(payload.size());
     std::memcpy(data_ + pos, &len, sizeof len);
     copy_in(SideWord::position(me) + record_header, payload.data(), payload.size());
-    // The commit: one store makes the whole record visible.
-    mine.word.store(SideWord::advance(me, need), std::memory_order_release);
+    // The commit: one store makes the whole record visible. seq_cst, so that
+    // the waiter-count load after it cannot move ahead (see wake_if_waiting).
+    mine.word.store(SideWord::advance(me, need), std::memory_order_seq_cst);
     return true;
 }
 
@@ -85,7 +86,7 @@ bool MpmcRing::try_pop(std::string& out) {
     out.resize(len);  // may throw bad_alloc: nothing has changed yet
     copy_out(SideWord::position(me) + record_header, out.data(), len);
     // The commit: one store frees the record's space for the producers.
-    mine.word.store(SideWord::advance(me, record_size(len)), std::memory_order_release);
+    mine.word.store(SideWord::advance(me, record_size(len)), std::memory_order_seq_cst);
     return true;
 }
 
@@ -163,12 +164,11 @@ struct CountedWaiter {
     std::atomic<std::uint32_t>& count;
 };
 
-// After a commit: wake the other side if it sleeps. The seq_cst fence pairs
-// with CountedWaiter's increment, which the sleeper makes before its last
-// look at our word: either it sees our commit, or we see it counted.
+// After a commit: wake the other side if it sleeps. Dekker, all seq_cst: we
+// stored our word then load the count; the sleeper bumped the count then
+// loads our word. Either it sees our commit, or we see it counted.
 void wake_if_waiting(std::atomic<std::uint64_t>& word, WaiterCount& waiting) noexcept {
-    std::atomic_thread_fence(std::memory_order_seq_cst);
-    if (waiting.n.load(std::memory_order_relaxed) != 0) shared_futex_wake(futex_word(word));
+    if (waiting.n.load(std::memory_order_seq_cst) != 0) shared_futex_wake(futex_word(word));
 }
 
 // Waits for `w` to change from `seen` (spin, then sleep) or the deadline.
@@ -177,8 +177,7 @@ bool wait_for_change(std::atomic<std::uint64_t>& w, std::uint64_t seen, WaiterCo
                      TimePoint deadline) {
     if (spin_for_change(w, seen)) return true;
     CountedWaiter counted(waiting);
-    std::atomic_thread_fence(std::memory_order_seq_cst);
-    const std::uint64_t now = w.load(std::memory_order_relaxed);
+    const std::uint64_t now = w.load(std::memory_order_seq_cst);
     if (now != seen) return true;
     // The futex compares only the low half; a change in the high half alone
     // (position without counter) cannot happen: every commit bumps the counter.

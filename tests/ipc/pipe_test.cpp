@@ -653,7 +653,16 @@ RINGLET_TEST(PipeTest, SendUnderATimeoutWithNoReaderThrowsTimeoutError) {
     auto [a, b] = pipe<std::string>();
     EXPECT_THROW(ringlet::with_timeout(50ms, [&, &a = a] { a.send(std::string(big_size, 'x')); }),
                  ringlet::TimeoutError);
-    EXPECT_THROW(b.recv(), CodecError);  // the cut-short message is not delivered
+    // The cut-short message is not delivered: the receiver sees a broken
+    // frame, or (on a slow machine, the deadline came before any byte went
+    // out) a clean end once the sender closes.
+    a.close();
+    bool delivered = false;
+    try {
+        delivered = b.recv().has_value();
+    } catch (const CodecError&) {
+    }
+    EXPECT_FALSE(delivered);
 }
 
 // ---- Sharing an end ---------------------------------------------------------------

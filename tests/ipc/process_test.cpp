@@ -384,6 +384,7 @@ TEST(ProcessExitTest, RunEndJoinsNonDaemonChildren) {
     int gate[2];
     ASSERT_EQ(::pipe2(gate, O_CLOEXEC), 0);
     pid_t pid = 0;
+    std::thread releaser;
     ringlet::run([&] {
         ipc::Process p([&] {
             char c;
@@ -394,8 +395,9 @@ TEST(ProcessExitTest, RunEndJoinsNonDaemonChildren) {
         pid = p.pid();
         // The handle goes away and main returns while the child still waits;
         // run() must wait for it. Release it from another thread.
-        std::thread([w = gate[1]] { ::write(w, "r", 1); }).detach();
+        releaser = std::thread([w = gate[1]] { (void)!::write(w, "r", 1); });
     });
+    releaser.join();
     EXPECT_TRUE(process_gone(pid));  // joined (reaped) before run() returned
     EXPECT_EQ(report.get(), 77);
     ::close(gate[0]);
