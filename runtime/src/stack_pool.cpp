@@ -27,6 +27,17 @@ constexpr std::size_t stacks_per_slab = 32;
 constexpr std::size_t max_stack_size = std::size_t{1} << 46;  // 64 TiB: beyond any address space
 
 std::size_t round_up(std::size_t n, std::size_t to) { return (n + to - 1) / to * to; }
+
+// Unmaps task stack memory. Under AddressSanitizer, first clear the poison
+// that tasks' last frames left in it (an ended task never returns from
+// them): the kernel may hand the same addresses to the next mapping — an
+// io_uring ring, say — where the stale poison would read as a stack overflow.
+void unmap_stack_memory(void* base, std::size_t size) noexcept {
+#ifdef RINGLET_ASAN
+    __asan_unpoison_memory_region(base, size);
+#endif
+    ::munmap(base, size);
+}
 }  // namespace
 
 std::size_t StackPool::page_size() noexcept {
@@ -38,7 +49,7 @@ StackPool::StackPool(std::size_t warm_limit)
     : warm_limit_(warm_limit), stack_bytes_(default_stack_size + guard_size()) {}
 
 StackPool::~StackPool() {
-    for (const StackMemory& slab : slabs_) ::munmap(slab.base, slab.size);
+    for (const StackMemory& slab : slabs_) unmap_stack_memory(slab.base, slab.size);
 }
 
 void StackPool::install_guard(void* base) {
@@ -91,7 +102,7 @@ StackMemory StackPool::allocate(std::size_t usable) {
     try {
         install_guard(base);
     } catch (...) {
-        ::munmap(base, bytes);
+        unmap_stack_memory(base, bytes);
         throw;
     }
     outstanding_.fetch_add(1, std::memory_order_relaxed);
@@ -100,7 +111,7 @@ StackMemory StackPool::allocate(std::size_t usable) {
 
 void StackPool::release_locked(StackMemory stack) noexcept {
     if (stack.size != stack_bytes_) {
-        ::munmap(stack.base, stack.size);
+        unmap_stack_memory(stack.base, stack.size);
         return;
     }
     free_.push_back(stack.base);
@@ -128,7 +139,7 @@ void StackPool::release(StackMemory stack) noexcept {
     bool last;
     {
         std::lock_guard lock(orphan_mutex_);
-        if (stack.size != stack_bytes_) ::munmap(stack.base, stack.size);
+        if (stack.size != stack_bytes_) unmap_stack_memory(stack.base, stack.size);
         last = outstanding_.fetch_sub(1) == 1;
     }
     if (last) delete this;
