@@ -7,13 +7,12 @@
 #include <cstring>
 #include <string>
 
-#include <sched.h>
 
+#include <ringlet/detail/waiter.hpp>
 #include <ringlet/errors.hpp>
 
 #include "mpmc_ring.hpp"
 #include "shared_futex.hpp"
-#include "scheduler.hpp"
 #include "shm_region.hpp"
 
 namespace ringlet::ipc::detail {
@@ -133,27 +132,6 @@ namespace {
 constexpr Duration pre_wait_spin = std::chrono::microseconds(50);
 constexpr Duration spin_yield_every = std::chrono::microseconds(2);
 
-// Spins until the side word `w` differs from `seen`; see pre_wait_spin.
-bool spin_for_change(const std::atomic<std::uint64_t>& w, std::uint64_t seen) noexcept {
-    ringlet::detail::Scheduler* s = ringlet::detail::Scheduler::current();
-    if (s != nullptr && s->has_ready()) return false;  // they would wait for us
-    TimePoint now = Clock::now();
-    const TimePoint end = now + pre_wait_spin;
-    TimePoint next_yield = now + spin_yield_every;
-    do {
-        for (int i = 0; i < 16; ++i) {
-            if (w.load(std::memory_order_acquire) != seen) return true;
-            __builtin_ia32_pause();
-        }
-        now = Clock::now();
-        if (now >= next_yield) {
-            ::sched_yield();
-            next_yield = now + spin_yield_every;
-        }
-    } while (now < end);
-    return false;
-}
-
 // Counts the caller as a waiter while it sleeps (wakers skip the system call
 // when nobody does), also when the wait throws.
 struct CountedWaiter {
@@ -175,7 +153,7 @@ void wake_if_waiting(std::atomic<std::uint64_t>& word, WaiterCount& waiting) noe
 // False once the deadline has passed.
 bool wait_for_change(std::atomic<std::uint64_t>& w, std::uint64_t seen, WaiterCount& waiting,
                      TimePoint deadline) {
-    if (spin_for_change(w, seen)) return true;
+    if (spin_for_change(w, seen, pre_wait_spin, spin_yield_every)) return true;
     CountedWaiter counted(waiting);
     const std::uint64_t now = w.load(std::memory_order_seq_cst);
     if (now != seen) return true;

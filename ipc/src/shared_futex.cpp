@@ -2,7 +2,6 @@
 
 #include <linux/futex.h>
 #include <sys/syscall.h>
-#include <sched.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -19,7 +18,6 @@ namespace ringlet::ipc::detail {
 namespace {
 
 constexpr int spin_rounds = 128;  // ~2-5 us of pause instructions
-constexpr Duration yield_every = std::chrono::microseconds(10);
 
 bool spin_until_changed(const std::atomic<std::uint32_t>& word, std::uint32_t expected) noexcept {
     for (int i = 0; i < spin_rounds; ++i) {
@@ -59,27 +57,6 @@ bool wait_task_polling(std::atomic<std::uint32_t>& word, std::uint32_t expected,
 }
 
 }  // namespace
-
-bool spin_for_change(const std::atomic<std::uint32_t>& word, std::uint32_t expected,
-                     Duration limit) noexcept {
-    ringlet::detail::Scheduler* s = ringlet::detail::Scheduler::current();
-    if (s != nullptr && s->has_ready()) return false;
-    const TimePoint end = Clock::now() + limit;
-    TimePoint next_yield = Clock::now() + yield_every;
-    do {
-        for (int i = 0; i < 16; ++i) {
-            if (word.load(std::memory_order_acquire) != expected) return true;
-            __builtin_ia32_pause();
-        }
-        // If the peer is waiting for a CPU (more runnable threads than CPUs),
-        // spinning on would only delay it: give it the CPU now and then.
-        if (const TimePoint now = Clock::now(); now >= next_yield) {
-            ::sched_yield();
-            next_yield = now + yield_every;
-        }
-    } while (Clock::now() < end);
-    return false;
-}
 
 bool shared_futex_wait(std::atomic<std::uint32_t>& word, std::uint32_t expected,
                        TimePoint deadline) {

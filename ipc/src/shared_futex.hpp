@@ -16,9 +16,12 @@
 // mapped by several processes.
 #pragma once
 
+#include <sched.h>
+
 #include <atomic>
 #include <cstdint>
 
+#include <ringlet/detail/waiter.hpp>
 #include <ringlet/time.hpp>
 
 namespace ringlet::ipc::detail {
@@ -30,11 +33,31 @@ bool shared_futex_wait(std::atomic<std::uint32_t>& word, std::uint32_t expected,
                        TimePoint deadline);
 
 // Spins up to `limit` for `word` to differ from `expected`; true if it did.
-// Skipped (false at once) in a task whose thread has other tasks ready: they
-// would wait for the spin. Callers spin *before* they count themselves as
-// waiters, so a waker that comes meanwhile needs no system call at all.
-bool spin_for_change(const std::atomic<std::uint32_t>& word, std::uint32_t expected,
-                     Duration limit) noexcept;
+// Yields the CPU every `yield_every` (a peer waiting for a CPU would only be
+// delayed by more spinning). Skipped (false at once) in a task whose thread
+// has other tasks ready: they would wait for the spin. Callers spin *before*
+// they count themselves as waiters, so a waker that comes meanwhile needs no
+// system call at all.
+template <class Word>
+bool spin_for_change(const std::atomic<Word>& word, Word expected, Duration limit,
+                     Duration yield_every) noexcept {
+    if (!ringlet::detail::may_spin_before_waiting()) return false;
+    TimePoint now = Clock::now();
+    const TimePoint end = now + limit;
+    TimePoint next_yield = now + yield_every;
+    do {
+        for (int i = 0; i < 16; ++i) {
+            if (word.load(std::memory_order_acquire) != expected) return true;
+            ringlet::detail::cpu_relax();
+        }
+        now = Clock::now();
+        if (now >= next_yield) {
+            ::sched_yield();
+            next_yield = now + yield_every;
+        }
+    } while (now < end);
+    return false;
+}
 
 // Wakes up to `count` waiters of `word` in any process (tasks polling it see
 // the new value on their next look). Never blocks; a system call.
