@@ -10,15 +10,14 @@
 #include <cstdio>
 #include <cstdlib>
 #include <string>
-#include <cxxabi.h>
 #include <exception>
-#include <typeinfo>
 #include <vector>
 
 #include <ringlet/errors.hpp>
 #include <ringlet/run.hpp>
 
 #include "child_exit.hpp"
+#include "describe_exception.hpp"
 #include "scheduler.hpp"
 #include "unique_fd.hpp"
 
@@ -155,19 +154,9 @@ void Process::run_child() noexcept {
     int code = 0;
     try {
         ringlet::run([this] { run(); });
-    } catch (const std::exception& e) {
-        int status = 0;
-        char* type = abi::__cxa_demangle(typeid(e).name(), nullptr, nullptr, &status);
-        const std::string text =
-            std::string(status == 0 && type ? type : typeid(e).name()) + ": " + e.what();
-        std::free(type);
-        detail::print_child_failure(name_, text.c_str());
-        code = 1;
-    } catch (const Cancelled&) {
-        detail::print_child_failure(name_, "ringlet::Cancelled");
-        code = 1;
-    } catch (...) {
-        detail::print_child_failure(name_, "unknown exception");
+    } catch (...) {  // std::exception, Cancelled and the rest alike
+        detail::print_child_failure(
+            name_, ringlet::detail::describe_exception(std::current_exception()).c_str());
         code = 1;
     }
     std::fflush(nullptr);

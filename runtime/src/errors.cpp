@@ -1,9 +1,13 @@
 #include <ringlet/errors.hpp>
 
+#include <cxxabi.h>
+
 #include <cstdio>
 #include <cstdlib>
+#include <typeinfo>
 
 #include "check.hpp"
+#include "describe_exception.hpp"
 #include "scheduler.hpp"
 
 namespace ringlet {
@@ -19,6 +23,25 @@ void check_failed(const char* condition, const char* file, int line) noexcept {
                  condition, file, line, t ? static_cast<unsigned long long>(t->id) : 0ULL,
                  t ? t->name : "");
     std::abort();
+}
+
+std::string describe_exception(std::exception_ptr e) noexcept {
+    try {
+        try {
+            std::rethrow_exception(e);
+        } catch (const std::exception& ex) {
+            int status = 0;
+            char* name = abi::__cxa_demangle(typeid(ex).name(), nullptr, nullptr, &status);
+            std::string text = std::string(status == 0 && name ? name : typeid(ex).name()) +
+                               ": " + ex.what();
+            std::free(name);
+            return text;
+        } catch (const Cancelled&) {
+            return "ringlet::Cancelled";
+        }
+    } catch (...) {
+    }
+    return "unknown exception";
 }
 
 }  // namespace detail

@@ -7,11 +7,9 @@
 #include <algorithm>
 #include <cstdio>
 #include <cstdlib>
-#include <cxxabi.h>
 #include <cstring>
 #include <exception>
 #include <mutex>
-#include <typeinfo>
 
 #include <sys/mman.h>
 
@@ -20,6 +18,7 @@
 
 #include "check.hpp"
 #include "context_switch.hpp"
+#include "describe_exception.hpp"
 #include "park.hpp"
 
 #ifdef RINGLET_ASAN
@@ -101,20 +100,10 @@ void install_fault_handler() {
 
 void report_unobserved_failure(const TaskControlBlock* t) noexcept {
     // gevent prints a failed greenlet nobody joined; so do we.
-    const char* what = "unknown exception";
-    std::string text;
-    try {
-        std::rethrow_exception(t->error);
-    } catch (const std::exception& e) {
-        int status = 0;
-        char* name = abi::__cxa_demangle(typeid(e).name(), nullptr, nullptr, &status);
-        text = std::string(status == 0 && name ? name : typeid(e).name()) + ": " + e.what();
-        std::free(name);
-        what = text.c_str();
-    } catch (...) {
-    }
+    const std::string what = describe_exception(t->error);
     std::fprintf(stderr, "ringlet: task %llu (%s) failed and was never joined: %s\n",
-                 static_cast<unsigned long long>(t->id), t->name[0] ? t->name : "unnamed", what);
+                 static_cast<unsigned long long>(t->id), t->name[0] ? t->name : "unnamed",
+                 what.c_str());
 }
 
 }  // namespace

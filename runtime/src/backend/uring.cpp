@@ -377,7 +377,6 @@ private:
                 throw_if_interrupted(reason, deadline);
                 return -ETIMEDOUT;
             }
-            if (op.res == -ECANCELED) return -EBADF;
             // It completed anyway: keep the result (data must not be lost);
             // the cancel stays pending for the next suspension point.
             if (reason == WakeReason::cancelled) {
