@@ -1,10 +1,20 @@
 #!/usr/bin/env bash
 # scripts/deps.sh — install the Debian packages ringlet needs, only those missing.
 # Works as root on a fresh Debian 12 (uses sudo when not root).
+#   bash scripts/deps.sh              what ringlet's build and tests need
+#   bash scripts/deps.sh --compare    also what bench/compare needs for its chart
+#   bash scripts/deps.sh --peers      also the peers bench/compare measures ringlet against
 set -euo pipefail
 
 packages=(g++ meson ninja-build pkg-config liburing-dev libboost-context-dev
-          libgtest-dev libbenchmark-dev)
+          libgtest-dev libbenchmark-dev libssl-dev)
+for arg in "$@"; do
+    case $arg in
+        --compare) packages+=(python3 gnuplot-nox) ;;
+        --peers) packages+=(golang-go python3-gevent libboost-fiber-dev) ;;
+        *) echo "usage: $0 [--compare] [--peers]" >&2; exit 2 ;;
+    esac
+done
 missing=()
 for p in "${packages[@]}"; do
     if ! dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed"; then

@@ -62,6 +62,17 @@ std::optional<int> wait_reap(int pidfd, TimePoint deadline) {
     }
 }
 
+bool wait_exit(int pidfd, TimePoint deadline) {
+    for (;;) {
+        ringlet::detail::IoRequest r{ringlet::detail::IoOpcode::poll, pidfd};
+        r.flags = POLLIN;
+        const long res = ringlet::detail::perform_io(r, deadline);
+        if (res == -ETIMEDOUT) return false;
+        if (res >= 0) return true;
+        if (res != -EINTR) throw_io_error(static_cast<int>(res), "poll(pidfd)");
+    }
+}
+
 bool send_signal(int pidfd, int sig) {
     if (::syscall(SYS_pidfd_send_signal, pidfd, sig, nullptr, 0) == 0) return true;
     if (errno == ESRCH) return false;

@@ -31,6 +31,11 @@ std::optional<int> try_reap(int pidfd);
 // TimeoutError (enclosing scope). Cancellation: the child was not reaped.
 std::optional<int> wait_reap(int pidfd, TimePoint deadline);
 
+// Waits until the process behind `pidfd` (any process, not only a child)
+// ends or `deadline` passes; true if it has ended. Does not reap.
+// Suspends (a task), or blocks (a plain thread). Throws: IoError, Cancelled.
+bool wait_exit(int pidfd, TimePoint deadline);
+
 // Sends `sig` to the child behind `pidfd`. False if it has already ended
 // (ESRCH). Throws: IoError for other failures.
 bool send_signal(int pidfd, int sig);

@@ -84,6 +84,9 @@ void on_fault(int sig, siginfo_t* info, void* uctx) {
     // Not a guard page: restore the default action; the faulting instruction
     // re-executes and the process dies with the original signal (and core).
     ::signal(sig, SIG_DFL);
+    // A signal sent by kill()/raise() has no instruction to re-execute: send
+    // it again (delivered, with the default action, once we return).
+    if (info->si_code <= 0) ::raise(sig);
 }
 
 void install_fault_handler() {

@@ -7,6 +7,7 @@
 #include <ringlet/ipc/lock.hpp>
 #include <ringlet/ipc/pipe.hpp>
 #include <ringlet/ipc/process.hpp>
+#include <ringlet/ipc/process_pool.hpp>
 #include <ringlet/ipc/queue.hpp>
 #include <ringlet/ipc/semaphore.hpp>
 #include <ringlet/ipc/shared.hpp>

@@ -31,10 +31,13 @@ public:
 
 // Thrown at a suspension point when the deadline of an enclosing Timeout scope
 // has passed. scope() names the Timeout that fired, so nested scopes can tell
-// whose deadline it was (compare with &your_timeout).
+// whose deadline it was (compare with &your_timeout). Calls that take their
+// own timeout and must throw (ipc::AsyncResult::get) use the second
+// constructor: scope() is then nullptr and what() says which call it was.
 class TimeoutError : public std::runtime_error {
 public:
     explicit TimeoutError(const Timeout* scope);
+    explicit TimeoutError(const std::string& what) : std::runtime_error(what), scope_(nullptr) {}
     const Timeout* scope() const noexcept { return scope_; }
 
 private:
