@@ -4,6 +4,7 @@
 #include <ringlet/ipc/process_pool.hpp>
 
 #include <signal.h>
+#include <sys/mman.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -64,6 +65,18 @@ int initialised = 0;
 void initializer() { initialised = 7; }
 int read_initialised(int) { return initialised; }
 void bad_initializer() { throw std::runtime_error("no config"); }
+
+// A flag in memory shared with the workers (mapped before any pool forks).
+std::atomic<int>* release_flag = [] {
+    void* p = ::mmap(nullptr, sizeof(std::atomic<int>), PROT_READ | PROT_WRITE,
+                     MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+    if (p == MAP_FAILED) std::abort();
+    return new (p) std::atomic<int>(0);
+}();
+int wait_for_release(int) {
+    while (release_flag->load() == 0) ringlet::sleep(1ms);
+    return 1;
+}
 
 std::string big_result(int bytes) { return std::string(static_cast<std::size_t>(bytes), 'x'); }
 
@@ -247,6 +260,24 @@ RINGLET_TEST(ProcessPool, TenThousandCallbacksRunExactlyOnce) {
         ringlet::yield();
     }
     for (int i = 0; i < n; ++i) ASSERT_EQ(calls[static_cast<std::size_t>(i)], 1) << i;
+}
+
+RINGLET_TEST(ProcessPool, ShortTasksAreNotStuckBehindALongOne) {
+    // Tasks queued behind a long one on its worker's queue move to the idle
+    // worker: the short ones all finish while the long one still runs.
+    ipc::ProcessPool pool(2);
+    release_flag->store(0);
+    auto long_one = pool.apply_async(wait_for_release, 0);
+    std::vector<ipc::AsyncResult<int>> short_ones;
+    for (int i = 0; i < 40; ++i) short_ones.push_back(pool.apply_async(square, i));
+    for (int i = 0; i < 40; ++i) {
+        ASSERT_EQ(short_ones[static_cast<std::size_t>(i)].get(30s), i * i) << i;
+    }
+    EXPECT_FALSE(long_one.ready());
+    release_flag->store(1);
+    EXPECT_EQ(long_one.get(), 1);
+    pool.close();
+    pool.join();
 }
 
 RINGLET_TEST(ProcessPool, MapKeepsOrderWithAnyChunking) {
