@@ -346,6 +346,23 @@ RINGLET_TEST(ProcessPool, ImapIsOrderedAndLazy) {
     pool.join();
 }
 
+RINGLET_TEST(ProcessPool, AStreamLosesNothingToATimeout) {
+    ipc::ProcessPool pool(2);
+    for (bool ordered : {true, false}) {
+        release_flag->store(0);
+        auto s = ordered ? pool.imap(wait_for_release, std::vector<int>{0, 0})
+                         : pool.imap_unordered(wait_for_release, std::vector<int>{0, 0});
+        // The tasks wait for the flag: next() cannot finish inside the scope.
+        EXPECT_THROW(ringlet::with_timeout(20ms, [&] { return s.next(); }), ringlet::TimeoutError);
+        release_flag->store(1);
+        EXPECT_EQ(s.next(), 1);
+        EXPECT_EQ(s.next(), 1);
+        EXPECT_EQ(s.next(), std::nullopt);
+    }
+    pool.close();
+    pool.join();
+}
+
 RINGLET_TEST(ProcessPool, ImapUnorderedYieldsEveryResultOnce) {
     ipc::ProcessPool pool(3);
     std::vector<int> delays;

@@ -50,6 +50,7 @@
 #include <concepts>
 #include <cstddef>
 #include <cstdint>
+#include <cstring>
 #include <deque>
 #include <exception>
 #include <functional>
@@ -342,9 +343,10 @@ template <class R>
 class ResultStream {
 public:
     // The next result; nullopt after the last one.
-    // Suspends. Throws: the item's failure (RemoteError, WorkerLost,
-    // PoolTerminated, CodecError — a failed chunk fails each item of it in
-    // turn, once), Cancelled, TimeoutError.
+    // Suspends. Throws: the failure of the chunk the next item is in
+    // (RemoteError, WorkerLost, PoolTerminated, CodecError), once: the
+    // chunk's items are skipped and the next call goes on with the next
+    // chunk. Cancelled, TimeoutError (nothing is lost: call again).
     std::optional<R> next() {
         for (;;) {
             if (ready_pos_ < ready_.size()) return std::move(ready_[ready_pos_++]);
@@ -410,14 +412,11 @@ private:
 
     // Waits for the next chunk and decodes it into ready_; false when done.
     bool fill_one() {
-        if (failed_) {
-            std::exception_ptr e = std::exchange(failed_, nullptr);
-            std::rethrow_exception(e);
-        }
         if (in_flight_ == 0) return false;
         std::string bytes;
         std::exception_ptr error;
         if (ordered_) {
+            pending_.front().wait();  // a cancel or timeout here takes nothing
             Future<std::string> f = std::move(pending_.front());
             pending_.pop_front();
             try {
@@ -450,7 +449,6 @@ private:
     std::shared_ptr<Channel<detail::PoolOutcome>> channel_;   // unordered
     std::vector<R> ready_;
     std::size_t ready_pos_ = 0;
-    std::exception_ptr failed_;
 };
 
 class ProcessPool {
