@@ -210,6 +210,24 @@ RINGLET_TEST(ProcessPoolKill, TerminateLeavesNoChildren) {
     EXPECT_TRUE(my_children().empty());
 }
 
+RINGLET_TEST(ProcessPoolKill, KilledForkServerBreaksThePoolClearly) {
+    ASSERT_TRUE(my_children().empty());
+    ipc::ProcessPool pool(2);
+    const std::vector<pid_t> workers = pool.map(worker_pid, std::vector<int>(8, 0), 1);
+    const std::vector<pid_t> server = my_children();  // the workers are its children, not ours
+    ASSERT_EQ(server.size(), 1u);
+    std::vector<ipc::AsyncResult<int>> rs;
+    for (int i = 0; i < 10; ++i) rs.push_back(pool.apply_async(sleep_until_killed, i));
+    ASSERT_EQ(::kill(server[0], SIGKILL), 0);
+    for (auto& r : rs) EXPECT_THROW((void)r.get(), ipc::WorkerLost);
+    EXPECT_THROW(pool.apply(square, 1), ringlet::UsageError);  // says the pool is broken
+    for (pid_t pid : std::set<pid_t>(workers.begin(), workers.end())) {
+        EXPECT_TRUE(ends_within(pid, 10s)) << "worker " << pid << " outlived the fork server";
+    }
+    pool.terminate();
+    EXPECT_TRUE(my_children().empty());
+}
+
 RINGLET_TEST(ProcessPoolKill, KilledParentLeavesNoWorkers) {
     // A child process owns a pool and reports its workers' pids; we SIGKILL
     // the child; its fork server and workers must go too.
