@@ -7,6 +7,7 @@
 // workers did not survive the fork).
 #include <ringlet/blocking.hpp>
 
+#include <pthread.h>
 #include <unistd.h>
 
 #include <cerrno>
@@ -14,6 +15,7 @@
 #include <condition_variable>
 #include <deque>
 #include <mutex>
+#include <new>
 #include <system_error>
 #include <thread>
 
@@ -30,6 +32,16 @@ constexpr auto idle_exit = std::chrono::seconds(5);
 
 class BlockingPool {
 public:
+    // In a child, right after fork() (pthread_atfork): the parent's workers
+    // do not exist here, but the mutex may have been held by one of them and
+    // the condition variable still counts them as waiters (glibc's
+    // notify_one would then wait for them). Both start afresh.
+    void reinit_in_child() noexcept {
+        new (&mutex_) std::mutex;
+        new (&wake_) std::condition_variable;
+        reset_after_fork();
+    }
+
     void submit(BlockingJob& job) {
         std::unique_lock lock(mutex_);
         reset_after_fork();
@@ -89,6 +101,7 @@ private:
         }
     }
 
+
     void work() {
         std::unique_lock lock(mutex_);
         for (;;) {
@@ -123,7 +136,11 @@ private:
 
 BlockingPool& pool() {
     // Leaked on purpose: detached workers may still be finishing at exit.
-    static BlockingPool* p = new BlockingPool;
+    static BlockingPool* p = [] {
+        auto* created = new BlockingPool;
+        ::pthread_atfork(nullptr, nullptr, [] { pool().reinit_in_child(); });
+        return created;
+    }();
     return *p;
 }
 

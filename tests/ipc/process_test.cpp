@@ -434,3 +434,32 @@ TEST(ProcessExitTest, DaemonIgnoringSigtermIsKilledAfterTheGrace) {
     });
     EXPECT_TRUE(process_gone(pid));
 }
+
+RINGLET_TEST(ProcessTest, ChildCanUseBlockingAfterTheParentDid) {
+    // Children forked while the parent's blocking() workers are busy (one
+    // may hold the pool's lock at the instant of fork, others wait in its
+    // condition variable) must get a working pool of their own.
+    std::atomic<bool> stop = false;
+    std::vector<ringlet::Task<void>> load;
+    for (int i = 0; i < 4; ++i) {
+        load.push_back(ringlet::spawn([&stop] {
+            while (!stop) ringlet::blocking([] {});
+        }));
+    }
+    for (int round = 0; round < 20; ++round) {
+        ipc::Process child([] {
+            std::vector<ringlet::Task<int>> inner;
+            for (int i = 0; i < 8; ++i) {
+                inner.push_back(ringlet::spawn([i] { return ringlet::blocking([i] { return i * 2; }); }));
+            }
+            int sum = 0;
+            for (auto& c : inner) sum += c.get();
+            ::_exit(sum == 56 ? 0 : 1);
+        });
+        child.start();
+        ASSERT_TRUE(child.join(30s)) << "a child hung in blocking() (round " << round << ")";
+        EXPECT_EQ(child.exitcode(), 0);
+    }
+    stop = true;
+    ringlet::joinall(load);
+}
