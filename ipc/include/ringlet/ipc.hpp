@@ -5,6 +5,7 @@
 #include <ringlet/ipc/errors.hpp>
 #include <ringlet/ipc/event.hpp>
 #include <ringlet/ipc/lock.hpp>
+#include <ringlet/ipc/manager.hpp>
 #include <ringlet/ipc/pipe.hpp>
 #include <ringlet/ipc/process.hpp>
 #include <ringlet/ipc/process_pool.hpp>
