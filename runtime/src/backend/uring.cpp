@@ -7,6 +7,7 @@
 // arrive as a read completing on an eventfd that is always armed.
 #include <poll.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <cstdint>
 #include <deque>
@@ -227,7 +228,11 @@ public:
     }
 
     void forget_fd(int fd) noexcept override {
-        if (in_flight_ > 0) {
+        // Only when an op on this fd is in flight: a cancel-by-fd is matched
+        // against every pending request, so issuing it on every close made
+        // closing cost O(connections) (68% of the CPU at 10 000 sockets).
+        if (fd >= 0 && static_cast<std::size_t>(fd) < fd_ops_.size() &&
+            fd_ops_[static_cast<std::size_t>(fd)] > 0) {
             // Ops on this fd hold the file open: cancel them so their tasks wake
             // (with EBADF). Submitted now, while the fd still names the file.
             io_uring_sqe* sqe = get_sqe();
@@ -349,7 +354,31 @@ private:
         if (!more && cqe->res >= 0 && m->takers) arm_accept(m);
     }
 
+    // Counts the ops in flight on one fd for the lifetime of a submit_and_wait
+    // (which returns or throws only once its op has completed).
+    class FdOpsGuard {
+    public:
+        FdOpsGuard(std::vector<std::uint32_t>& counts, int fd) : counts_(counts), fd_(fd) {
+            if (fd_ < 0) return;
+            if (static_cast<std::size_t>(fd_) >= counts_.size()) {
+                counts_.resize(std::max<std::size_t>(static_cast<std::size_t>(fd_) + 1,
+                                                     2 * counts_.size()));
+            }
+            ++counts_[static_cast<std::size_t>(fd_)];
+        }
+        ~FdOpsGuard() {
+            if (fd_ >= 0) --counts_[static_cast<std::size_t>(fd_)];
+        }
+        FdOpsGuard(const FdOpsGuard&) = delete;
+        FdOpsGuard& operator=(const FdOpsGuard&) = delete;
+
+    private:
+        std::vector<std::uint32_t>& counts_;
+        int fd_;
+    };
+
     long submit_and_wait(IoRequest& r, TimePoint deadline) {
+        FdOpsGuard counted(fd_ops_, r.fd);
         UringOp op;
         io_uring_sqe* sqe = get_sqe();
         prep(sqe, r);
@@ -451,6 +480,7 @@ private:
     UniqueFd eventfd_;
     std::uint64_t wake_buffer_ = 0;
     unsigned in_flight_ = 0;       // user operations and their cancels
+    std::vector<std::uint32_t> fd_ops_;  // by fd: submit_and_wait calls in flight
     bool multishot_accept_ = true;
     bool futex_wait_ = false;  // IORING_OP_FUTEX_WAIT supported
     std::unordered_map<int, std::unique_ptr<MultishotAccept>> accepts_;
