@@ -93,6 +93,19 @@ if [[ $tsan -eq 1 ]]; then
     fi
 fi
 
+# The coroutine / thread / process comparison (bench/compare): build it and run
+# every model once at tiny sizes (compare.py --smoke: a few seconds).
+echo "=== bench/compare --smoke"
+if ninja -C build-test bench/compare/compare_models >/dev/null &&
+        python3 bench/compare/compare.py --smoke --quiet --build build-test \
+            --out build-test/compare-smoke; then
+    passed=$((passed + 1))
+else
+    echo "bench/compare --smoke failed" >&2
+    status=1
+    failed=$((failed + 1))
+fi
+
 echo
 echo "$passed passed, $failed failed, $skipped skipped"
 exit $status
