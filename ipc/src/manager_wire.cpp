@@ -13,6 +13,7 @@
 #include <ringlet/ipc/errors.hpp>
 
 #include "io_request.hpp"
+#include "read_buffer.hpp"
 
 namespace ringlet::ipc::detail {
 
@@ -71,18 +72,7 @@ long WireStream::fill(std::size_t want, TimePoint deadline) {
     // as much memory as it costs us.
     const std::size_t room =
         want <= read_chunk ? read_chunk : std::min(want, std::max(read_chunk, 2 * buffered()));
-    if (capacity_ - begin_ < room) {
-        if (capacity_ >= room) {
-            std::memmove(buffer_.get(), buffer_.get() + begin_, buffered());
-        } else {
-            auto bigger = std::make_unique_for_overwrite<char[]>(room);
-            if (buffered() != 0) std::memcpy(bigger.get(), buffer_.get() + begin_, buffered());
-            buffer_ = std::move(bigger);
-            capacity_ = room;
-        }
-        end_ -= begin_;
-        begin_ = 0;
-    }
+    make_room(buffer_, capacity_, begin_, end_, room);
     IoRequest r{IoOpcode::recv, fd_};
     r.buf = buffer_.get() + end_;
     r.len = capacity_ - end_;

@@ -12,6 +12,7 @@
 #include <ringlet/net/unix.hpp>
 
 #include "io_request.hpp"
+#include "read_buffer.hpp"
 
 namespace ringlet::ipc::detail {
 
@@ -175,18 +176,7 @@ bool FrameStream::fill(std::size_t want) {
         }
     }
     const std::size_t room = std::max(want, read_chunk);
-    if (capacity_ - begin_ < room) {
-        if (capacity_ >= room) {
-            std::memmove(buffer_.get(), buffer_.get() + begin_, buffered());
-        } else {
-            auto bigger = std::make_unique_for_overwrite<char[]>(room);
-            if (buffered() != 0) std::memcpy(bigger.get(), buffer_.get() + begin_, buffered());
-            buffer_ = std::move(bigger);
-            capacity_ = room;
-        }
-        end_ -= begin_;
-        begin_ = 0;
-    }
+    make_room(buffer_, capacity_, begin_, end_, room);
     std::size_t n = 0;
     try {
         // The kernel writes into buffer_ only during this call: perform_io
