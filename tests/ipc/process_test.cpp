@@ -439,6 +439,9 @@ RINGLET_TEST(ProcessTest, ChildCanUseBlockingAfterTheParentDid) {
     // Children forked while the parent's blocking() workers are busy (one
     // may hold the pool's lock at the instant of fork, others wait in its
     // condition variable) must get a working pool of their own.
+#if defined(__SANITIZE_THREAD__)
+    GTEST_SKIP() << "TSan cannot start threads in a child of a multi-threaded process";
+#endif
     std::atomic<bool> stop = false;
     std::vector<ringlet::Task<void>> load;
     for (int i = 0; i < 4; ++i) {
