@@ -161,23 +161,34 @@ RINGLET_TEST(IpcQueueKillTest, ConsumersKilledWhileGettingNeverCorruptTheQueue) 
 }
 
 RINGLET_TEST(IpcQueueKillTest, HolderKilledInsideTheLockIsRecovered) {
-    // Big messages make the copy under the lock long, so a SIGKILL soon lands
-    // inside it; the next locker must take over and repair the ring.
+    // Big messages make the copy under the lock most of the producer's loop,
+    // so a SIGKILL sent while it loops soon lands inside the lock; the next
+    // locker must take over and repair the ring. The kill waits until the
+    // child reports that it is looping (a slow or loaded machine may take a
+    // while to run it at all), then comes at a random point of its loop.
     ipc::Queue<std::string> q(0, 32 * 1024 * 1024);
     const std::string big(2 * 1024 * 1024, 'b');
+    auto shm = ipc::detail::ShmRegion::create(sizeof(std::atomic<std::uint64_t>));
+    auto* loops = new (shm->data()) std::atomic<std::uint64_t>(0);
+    std::mt19937 rng(4242);
     std::size_t tries = 0;
     while (q.core().recoveries() == 0 && tries < 300) {
         ++tries;
-        ipc::Process producer([q, &big]() mutable {
+        loops->store(0);
+        ipc::Process producer([q, &big, loops]() mutable {
             for (;;) {
                 if (!q.try_put(big)) {
                     while (q.try_get()) {
                     }
                 }
+                loops->fetch_add(1);
             }
         });
         producer.start();
-        const auto until = std::chrono::steady_clock::now() + std::chrono::microseconds(200 + tries * 10);
+        const auto give_up = std::chrono::steady_clock::now() + 30s;
+        while (loops->load() < 2 && std::chrono::steady_clock::now() < give_up) ringlet::yield();
+        ASSERT_GE(loops->load(), 2u) << "the producer never ran";
+        const auto until = std::chrono::steady_clock::now() + std::chrono::microseconds(rng() % 300);
         while (std::chrono::steady_clock::now() < until) ringlet::yield();
         producer.kill();
         ASSERT_TRUE(producer.join(30s));
