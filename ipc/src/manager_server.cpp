@@ -60,6 +60,11 @@ struct DictObject {
         entries.emplace_back(key, std::move(value));
         index.emplace(std::move(key), std::prev(entries.end()));
     }
+
+    void erase(std::unordered_map<std::string, Entries::iterator>::iterator it) {
+        entries.erase(it->second);
+        index.erase(it);
+    }
 };
 
 struct ListObject {
@@ -487,10 +492,7 @@ ReplyStatus Server::dict_op(ManagerOp op, DictObject& d, Reader& r, Writer& out)
             out.write(it != d.index.end());
             if (it == d.index.end()) break;
             write_bytes(out, it->second->second);
-            if (op == ManagerOp::dict_pop) {
-                d.entries.erase(it->second);
-                d.index.erase(it);
-            }
+            if (op == ManagerOp::dict_pop) d.erase(it);
             break;
         }
         case ManagerOp::dict_contains:
@@ -499,10 +501,7 @@ ReplyStatus Server::dict_op(ManagerOp op, DictObject& d, Reader& r, Writer& out)
             r.expect_end();
             auto it = d.index.find(key);
             out.write(it != d.index.end());
-            if (it != d.index.end() && op == ManagerOp::dict_erase) {
-                d.entries.erase(it->second);
-                d.index.erase(it);
-            }
+            if (it != d.index.end() && op == ManagerOp::dict_erase) d.erase(it);
             break;
         }
         case ManagerOp::dict_size:

@@ -1,5 +1,6 @@
 #include <ringlet/ipc/process.hpp>
 
+#include <pthread.h>
 #include <sched.h>
 #include <signal.h>
 #include <sys/wait.h>
@@ -11,6 +12,7 @@
 #include <cstdlib>
 #include <string>
 #include <exception>
+#include <mutex>
 #include <vector>
 
 #include <ringlet/errors.hpp>
@@ -186,7 +188,24 @@ std::optional<int> Process::exitcode() {
     return child_->poll();
 }
 
-pid_t current_pid() noexcept { return ::getpid(); }
+namespace {
+// getpid() is a system call (glibc no longer caches it); hot paths that check
+// "am I still the owner after a fork?" read this copy, reset in every child
+// that fork() creates.
+std::atomic<pid_t> cached_pid{0};
+}  // namespace
+
+pid_t current_pid() noexcept {
+    pid_t pid = cached_pid.load(std::memory_order_relaxed);
+    if (pid != 0) return pid;
+    static std::once_flag registered;
+    std::call_once(registered, [] {
+        ::pthread_atfork(nullptr, nullptr, [] { cached_pid.store(::getpid(), std::memory_order_relaxed); });
+    });
+    pid = ::getpid();
+    cached_pid.store(pid, std::memory_order_relaxed);
+    return pid;
+}
 pid_t parent_pid() noexcept { return ::getppid(); }
 
 std::size_t cpu_count() noexcept {

@@ -372,7 +372,7 @@ PoolCore::~PoolCore() {
 
 void PoolCore::submit(std::string& message, std::shared_ptr<PoolTaskSink> sink) {
     Impl& p = *impl_;
-    if (::getpid() != p.owner_pid) {
+    if (current_pid() != p.owner_pid) {
         throw UsageError("ringlet::ipc::ProcessPool: the pool belongs to process " +
                          std::to_string(p.owner_pid) + "; a forked child cannot use it");
     }
