@@ -18,7 +18,7 @@ for arg in "$@"; do
     esac
 done
 
-bash scripts/deps.sh || exit 1
+bash scripts/deps.sh --test || exit 1
 
 passed=0
 failed=0
