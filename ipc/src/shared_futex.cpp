@@ -22,7 +22,7 @@ constexpr int spin_rounds = 128;  // ~2-5 us of pause instructions
 bool spin_until_changed(const std::atomic<std::uint32_t>& word, std::uint32_t expected) noexcept {
     for (int i = 0; i < spin_rounds; ++i) {
         if (word.load(std::memory_order_acquire) != expected) return true;
-        __builtin_ia32_pause();
+        ringlet::detail::cpu_relax();
     }
     return false;
 }
@@ -62,16 +62,33 @@ bool shared_futex_wait(std::atomic<std::uint32_t>& word, std::uint32_t expected,
                        TimePoint deadline) {
     ringlet::detail::check_interrupts();
     if (spin_until_changed(word, expected)) return true;
+    // A waker may die between its commit and its wake (SIGKILL at any
+    // instant): no wake would ever come. Sleeping at most one recheck slice
+    // bounds what that costs a waiter; the caller re-checks its condition on
+    // the spurious return.
+    const TimePoint slice_end = Clock::now() + recheck_interval;
+    const bool sliced = slice_end < deadline;
+    const TimePoint until = sliced ? slice_end : deadline;
     ringlet::detail::Scheduler* s = ringlet::detail::Scheduler::current();
-    if (s == nullptr || s->running() == nullptr) return wait_thread(word, expected, deadline);
-    ringlet::detail::IoRequest r{ringlet::detail::IoOpcode::futex_wait};
-    r.buf = &word;
-    r.futex_value = expected;
-    const long res = ringlet::detail::perform_io(r, deadline);
-    if (res == -ENOSYS) return wait_task_polling(word, expected, deadline);
-    if (res == -ETIMEDOUT) return false;
-    if (res == 0 || res == -EAGAIN || res == -EINTR) return true;
-    throw_io_error(static_cast<int>(res), "futex_wait");
+    bool woken;
+    if (s == nullptr || s->running() == nullptr) {
+        woken = wait_thread(word, expected, until);
+    } else {
+        ringlet::detail::IoRequest r{ringlet::detail::IoOpcode::futex_wait};
+        r.buf = &word;
+        r.futex_value = expected;
+        const long res = ringlet::detail::perform_io(r, until);
+        if (res == -ENOSYS) {
+            woken = wait_task_polling(word, expected, until);
+        } else if (res == -ETIMEDOUT) {
+            woken = false;
+        } else if (res == 0 || res == -EAGAIN || res == -EINTR) {
+            woken = true;
+        } else {
+            throw_io_error(static_cast<int>(res), "futex_wait");
+        }
+    }
+    return woken || sliced;
 }
 
 void shared_futex_wake(std::atomic<std::uint32_t>& word, int count) noexcept {

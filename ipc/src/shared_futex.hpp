@@ -14,6 +14,11 @@
 // a microsecond or two, and waking a sleeping vCPU costs tens.
 // Wakes are process-shared (no FUTEX_PRIVATE_FLAG): the word is in memory
 // mapped by several processes.
+// No wait sleeps longer than recheck_interval: a waker killed between its
+// commit and its wake leaves its waiters asleep, so each returns (spuriously)
+// at least that often to re-check its condition. That is DESIGN's "a process
+// dying at any instant never leaves others blocked for ever", at the cost of
+// 20 wake-ups a second per sleeping waiter.
 #pragma once
 
 #include <sched.h>
@@ -26,8 +31,12 @@
 
 namespace ringlet::ipc::detail {
 
-// Waits until `word` != `expected`, a wake, or `deadline`. Returns false only
-// for the deadline; spurious returns are possible (callers re-check).
+inline constexpr Duration recheck_interval = std::chrono::milliseconds(50);
+
+// Waits until `word` != `expected`, a wake, `deadline`, or recheck_interval.
+// Returns false only for the deadline; spurious returns are possible and
+// callers must re-check their condition (also the shared state itself, not
+// only `word`).
 // Suspends. Throws: Cancelled, TimeoutError (enclosing scope).
 bool shared_futex_wait(std::atomic<std::uint32_t>& word, std::uint32_t expected,
                        TimePoint deadline);
