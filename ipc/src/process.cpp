@@ -3,6 +3,7 @@
 #include <pthread.h>
 #include <sched.h>
 #include <signal.h>
+#include <sys/prctl.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -127,9 +128,10 @@ void Process::start() {
     if (child_) throw UsageError("ringlet::ipc::Process::start: the process was already started");
     // Buffered output would otherwise be written twice: by the parent and by the child.
     std::fflush(nullptr);
+    const pid_t parent = ::getpid();
     const pid_t pid = ::fork();
     if (pid < 0) throw_io_error(-errno, "fork");
-    if (pid == 0) run_child();
+    if (pid == 0) run_child(parent);
     auto record = std::make_shared<detail::ChildRecord>();
     record->pid = pid;
     record->daemon = daemon_;
@@ -147,7 +149,14 @@ void Process::start() {
     detail::register_child(std::move(record));
 }
 
-void Process::run_child() noexcept {
+void Process::run_child(pid_t parent) noexcept {
+    if (daemon_) {
+        // A daemon (a Manager server among them) must not outlive its owner.
+        // The check after prctl() closes the window where the owner died
+        // between fork() and prctl(): we would have been re-parented already.
+        ::prctl(PR_SET_PDEATHSIG, SIGKILL);
+        if (::getppid() != parent) ::raise(SIGKILL);
+    }
     // DESIGN: the child starts a fresh scheduler and ring; nothing of the
     // parent's scheduler is touched (its tasks are not here).
     ringlet::detail::Scheduler::abandon_after_fork();

@@ -28,6 +28,13 @@
 // Unlike Python, a daemon child may start children of its own; its run()
 // deals with them as any run() does.
 //
+// When the owner dies. A daemon child dies with the process that started it,
+// however that one ends (SIGKILL included): it gets SIGKILL when the thread
+// that started it exits (PR_SET_PDEATHSIG), so start daemons from a thread
+// that outlives them (any ringlet::run() thread does: run() ends its daemons
+// first). A non-daemon child keeps running after its owner dies, as in
+// Python, and is re-parented to init.
+//
 // Two styles, as in Python:
 //   ipc::Process p(worker, 42, "name");  p.start();  p.join();
 //   struct Job : ipc::Process { void run() override { ... } };  Job j; j.start();
@@ -43,13 +50,15 @@
 #include <type_traits>
 #include <utility>
 
+#include <ringlet/ps/process.hpp>
 #include <ringlet/time.hpp>
 
 namespace ringlet::ipc {
 
 struct ProcessOptions {
     std::string name = {};  // default: "Process-N", N counting from 1 in this process
-    bool daemon = false;    // terminated (not joined) when the starting run() ends
+    bool daemon = false;    // terminated (not joined) when the starting run() ends;
+                            // killed when its owner dies (see "When the owner dies")
 };
 
 namespace detail {
@@ -120,6 +129,11 @@ public:
     bool is_alive();
     // The child's pid; 0 before start().
     pid_t pid() const noexcept { return pid_; }
+    // The started child's process information (name, memory, CPU, …), bound
+    // to that child (ringlet/ps/process.hpp). A child that has ended is reaped
+    // first, as is_alive() does. Never blocks. Throws: UsageError before
+    // start(); ps::NoSuchProcess once the child has ended.
+    ps::Process info();
     // nullopt while running (or before start); then 0 on success, 1 for an
     // uncaught exception, the code given to exit(), or -N for signal N.
     std::optional<int> exitcode();
@@ -132,7 +146,7 @@ protected:
     virtual void run();
 
 private:
-    [[noreturn]] void run_child() noexcept;
+    [[noreturn]] void run_child(pid_t parent) noexcept;
 
     std::string name_;
     bool daemon_ = false;
