@@ -1,5 +1,7 @@
 // tests/runtime/stack_overflow_death_test.cpp — a task that overflows its stack hits the
 // guard page: the process prints which task overflowed and aborts (never silent corruption).
+#include <alloca.h>
+
 #include <csignal>
 #include <cstddef>
 
@@ -40,6 +42,24 @@ volatile long depth_limit = -1;
     return recurse(depth + 1) + frame[0] + frame[sizeof frame - 1];  // not a tail call
 }
 
+// One frame bigger than the whole default stack (256 KiB): without stack
+// clash protection it steps over the guard page into the memory below.
+[[gnu::noinline]] int huge_alloca(std::size_t bytes) {
+    volatile char* p = static_cast<volatile char*>(alloca(bytes));
+    p[0] = 1;
+    p[bytes - 1] = 2;
+    return p[0] + p[bytes - 1];
+}
+
+[[gnu::noinline]] int huge_array() {
+    volatile char frame[290 * 1024];
+    frame[0] = 1;
+    frame[sizeof frame - 1] = 2;
+    return frame[0] + frame[sizeof frame - 1];
+}
+
+volatile std::size_t huge_bytes = 290 * 1024;  // volatile: a real alloca, not a constant
+
 void overflow_in_named_task() {
     ringlet::run([] {
         auto t = ringlet::spawn(ringlet::SpawnOptions{.name = "deep"}, [] { return recurse(0); });
@@ -52,6 +72,28 @@ void overflow_in_named_task() {
 TEST(StackOverflowDeathTest, NamedTaskOverflowIsReportedAndAborts) {
     SKIP_UNDER_ASAN();
     EXPECT_DEATH(overflow_in_named_task(), "stack overflow in task [0-9]+ \\(deep\\)");
+}
+
+// Regression: a task whose frame was larger than the guard (a 290 KiB alloca
+// on a 256 KiB stack) stepped over the guard without a fault.
+TEST(StackOverflowDeathTest, AllocaLargerThanTheStackAbortsNamingTheTask) {
+    SKIP_UNDER_ASAN();
+    EXPECT_DEATH(ringlet::run([] {
+                     auto t = ringlet::spawn(ringlet::SpawnOptions{.name = "alloca"},
+                                             [] { return huge_alloca(huge_bytes); });
+                     t.join();
+                 }),
+                 "stack overflow in task [0-9]+ \\(alloca\\)");
+}
+
+TEST(StackOverflowDeathTest, ArrayFrameLargerThanTheStackAbortsNamingTheTask) {
+    SKIP_UNDER_ASAN();
+    EXPECT_DEATH(ringlet::run([] {
+                     auto t = ringlet::spawn(ringlet::SpawnOptions{.name = "array"},
+                                             [] { return huge_array(); });
+                     t.join();
+                 }),
+                 "stack overflow in task [0-9]+ \\(array\\)");
 }
 
 TEST(StackOverflowDeathTest, OverflowKillsWithSigabrt) {
