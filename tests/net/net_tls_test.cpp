@@ -6,18 +6,18 @@
 // scope), renegotiation attempted by a TLS 1.2 peer, close_notify and a close
 // without it, cancellation mid-read and mid-write leaving the stream usable,
 // a plain thread as client, and configuration errors.
-#include <openssl/err.h>
-#include <openssl/ssl.h>
-#include <sys/socket.h>
-#include <unistd.h>
-
 #include <atomic>
 #include <chrono>
 #include <cstring>
+#include <openssl/err.h>
+#include <openssl/ssl.h>
 #include <optional>
 #include <string>
 #include <thread>
+#include <unistd.h>
 #include <vector>
+
+#include <sys/socket.h>
 
 #include <ringlet/net.hpp>
 #include <ringlet/ringlet.hpp>
@@ -378,7 +378,8 @@ RINGLET_TEST(TlsStreamTest, GarbageToTheTlsPort) {
 
 RINGLET_TEST(TlsStreamTest, HandshakeThatNeverCompletesTimesOut) {
     TcpListener l = TcpListener::bind("127.0.0.1", 0);
-    auto srv = serve_one(l, server_ctx(), [](TlsStream&) {}, 100ms);
+    auto srv = serve_one(
+        l, server_ctx(), [](TlsStream&) {}, 100ms);
     TcpStream silent = raw_client(l.port());  // connects, never speaks
     const std::string e = srv.get().error;
     EXPECT_TRUE(contains(e, "timeout")) << e;

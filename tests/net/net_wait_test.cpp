@@ -3,15 +3,15 @@
 // call's own timeout (false), an enclosing Timeout scope (TimeoutError),
 // cancellation, zero timeouts, hang-up, bad fds, many tasks waiting on many
 // fds at once, and plain threads.
-#include <fcntl.h>
-#include <poll.h>
-#include <sys/socket.h>
-#include <unistd.h>
-
 #include <atomic>
 #include <chrono>
+#include <fcntl.h>
+#include <poll.h>
 #include <thread>
+#include <unistd.h>
 #include <vector>
+
+#include <sys/socket.h>
 
 #include <ringlet/blocking.hpp>
 #include <ringlet/net/wait.hpp>

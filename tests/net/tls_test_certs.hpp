@@ -4,23 +4,22 @@
 // unrelated CA that trusts none of them. EC P-256 keys, valid for a day.
 #pragma once
 
+#include <cstdio>
+#include <cstdlib>
+#include <filesystem>
 #include <openssl/evp.h>
 #include <openssl/pem.h>
 #include <openssl/x509.h>
 #include <openssl/x509v3.h>
-#include <unistd.h>
-
-#include <cstdio>
-#include <cstdlib>
-#include <filesystem>
 #include <stdexcept>
 #include <string>
+#include <unistd.h>
 
 namespace tlstest {
 
 struct Pki {
     std::string dir;
-    std::string ca_cert;        // trusts server_cert and client_cert
+    std::string ca_cert;  // trusts server_cert and client_cert
     std::string server_cert, server_key;
     std::string client_cert, client_key;
     std::string other_ca_cert;  // trusts nothing we present
