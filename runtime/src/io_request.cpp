@@ -50,7 +50,9 @@ const char* IoRequest::name() const noexcept {
     return names[static_cast<int>(op)];
 }
 
-long syscall_nonblocking(const IoRequest& r) noexcept {
+namespace {
+
+long syscall_once(const IoRequest& r) noexcept {
     long res = -ENOSYS;
     switch (r.op) {
         case IoOpcode::recv: res = ::recv(r.fd, r.buf, r.len, r.flags | MSG_DONTWAIT); break;
@@ -84,6 +86,21 @@ long syscall_nonblocking(const IoRequest& r) noexcept {
     }
     if (res < 0 && res != -ENOSYS) return -errno;
     return res;
+}
+
+}  // namespace
+
+long syscall_nonblocking(const IoRequest& r) noexcept {
+    for (;;) {
+        const long res = syscall_once(r);
+        // EINTR: a signal handler ran before the call did anything. The caller
+        // asked for the operation, not for the signal: make it again. Not
+        // close (the fd is gone whatever it says; a retry could close a reused
+        // number), and connect goes on in the background (POSIX): wait for it
+        // as for EINPROGRESS.
+        if (res != -EINTR || r.op == IoOpcode::close) return res;
+        if (r.op == IoOpcode::connect) return -EINPROGRESS;
+    }
 }
 
 long back_off_before_retry(TimePoint deadline, Duration& delay) {
