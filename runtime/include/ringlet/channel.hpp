@@ -1,7 +1,10 @@
 // ringlet/channel.hpp — bounded FIFO between tasks and threads.
 //
 // Channel<T> holds at most `capacity` values; capacity 0 is a rendezvous (a
-// send completes only when a receiver takes the value). Waiting calls suspend
+// send completes only when a receiver takes the value), and capacity
+// `unbounded` a queue whose send never waits. Memory follows the values held,
+// not the capacity: the buffer starts small and doubles as the channel fills
+// (up to capacity slots; it is kept, not shrunk, once grown). Waiting calls suspend
 // a task, or block a plain thread; tasks on different schedulers and plain
 // threads may share one channel. Senders and receivers are served FIFO.
 // Ordering: a send happens-before the receive that gets its value.
@@ -11,11 +14,12 @@
 
 #include <atomic>
 #include <cstddef>
+#include <cstdint>
 #include <iterator>
+#include <memory>
 #include <mutex>
 #include <optional>
 #include <utility>
-#include <vector>
 
 #include <ringlet/detail/pull_iterator.hpp>
 #include <ringlet/detail/spin_lock.hpp>
@@ -25,10 +29,16 @@
 
 namespace ringlet {
 
+// Channel<T>(unbounded): a channel with no capacity limit (send never waits);
+// it costs memory only for the values it holds.
+inline constexpr std::size_t unbounded = SIZE_MAX;
+
 template <class T>
 class Channel {
   public:
-    explicit Channel(std::size_t capacity) : capacity_(capacity), buffer_(capacity) {}
+    // A channel that buffers up to `capacity` values (0: rendezvous;
+    // `unbounded`: no limit). Allocates nothing until a value is buffered.
+    explicit Channel(std::size_t capacity) noexcept : capacity_(capacity) {}
     // Destroying a channel that tasks or threads (of any scheduler) still wait
     // on is a caller bug: it prints a message and aborts instead of letting
     // them wake into freed memory. close() it and join its users first.
@@ -113,7 +123,15 @@ class Channel {
                 lock_.unlock();
                 return true;
             }
-            if (count_.load(std::memory_order_relaxed) < capacity_) {
+            if (const std::size_t n = count_.load(std::memory_order_relaxed); n < capacity_) {
+                if (n == slots_) {
+                    try {
+                        grow();  // rare: the buffer doubles, so O(1) amortised
+                    } catch (...) {
+                        lock_.unlock();  // bad_alloc: nothing was sent
+                        throw;
+                    }
+                }
                 push(std::move(value));
                 lock_.unlock();
                 return true;
@@ -142,9 +160,10 @@ class Channel {
             if (count_.load(std::memory_order_relaxed) > 0) {
                 std::optional<T> v(std::move(*buffer_[head_]));
                 buffer_[head_].reset();
-                if (++head_ == capacity_) head_ = 0;  // no division on the hot path
+                if (++head_ == slots_) head_ = 0;  // no division on the hot path
                 count_.store(count_.load(std::memory_order_relaxed) - 1, std::memory_order_relaxed);
-                // A waiting sender's value moves into the freed slot.
+                // A waiting sender's value moves into the freed slot (a sender
+                // waits only when the channel is full, so no growth is needed).
                 if (detail::Waiter* s = senders_.front()) {
                     push(std::move(*static_cast<T*>(s->payload)));
                     grant(senders_, *s, detail::WaitStatus::granted);
@@ -169,12 +188,33 @@ class Channel {
         }
     }
 
+    // Appends to the ring; there must be a free slot (count < slots_).
     void push(T&& value) {
         const std::size_t n = count_.load(std::memory_order_relaxed);
         std::size_t at = head_ + n;
-        if (at >= capacity_) at -= capacity_;
+        if (at >= slots_) at -= slots_;
         buffer_[at].emplace(std::move(value));
         count_.store(n + 1, std::memory_order_relaxed);
+    }
+
+    // The ring is full (count == slots_ < capacity_): doubles it, up to the
+    // capacity, moving the values to the front of the new buffer in order.
+    // Throws: std::bad_alloc, and then nothing has changed.
+    void grow() {
+        std::size_t slots = capacity_;
+        if (slots_ == 0 && initial_slots < capacity_) slots = initial_slots;
+        if (slots_ != 0 && slots_ <= capacity_ / 2) slots = slots_ * 2;
+        auto bigger = std::make_unique<std::optional<T>[]>(slots);
+        const std::size_t n = count_.load(std::memory_order_relaxed);
+        // Copies instead of moves if T's move may throw, so that a throw leaves
+        // the old ring intact (the new one and its copies are destroyed).
+        for (std::size_t i = 0, at = head_; i < n; ++i) {
+            bigger[i].emplace(std::move_if_noexcept(*buffer_[at]));
+            if (++at == slots_) at = 0;
+        }
+        buffer_ = std::move(bigger);  // destroys the old values
+        slots_ = slots;
+        head_ = 0;
     }
 
     // Entered with the lock held, about to park. A peer on another thread that
@@ -195,9 +235,12 @@ class Channel {
         return true;
     }
 
+    static constexpr std::size_t initial_slots = 16;
+
     mutable detail::SpinLock lock_;
     const std::size_t capacity_;
-    std::vector<std::optional<T>> buffer_;
+    std::unique_ptr<std::optional<T>[]> buffer_;  // a ring of slots_ slots, head_ the oldest
+    std::size_t slots_ = 0;
     std::size_t head_ = 0;
     std::atomic<std::size_t> count_{0};  // written under lock_; read unlocked while spinning
     bool closed_ = false;
