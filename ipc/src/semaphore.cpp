@@ -33,6 +33,7 @@
 #include <cstring>
 #include <mutex>
 #include <new>
+#include <string>
 
 #include <ringlet/detail/waiter.hpp>
 #include <ringlet/errors.hpp>
@@ -306,7 +307,10 @@ bool reclaim_dead(SharedSemaphore& s) noexcept {
         if (slot.pid.load(relaxed) != h.pid || slot.start.load(relaxed) != h.start) continue;
         cs.begin(static_cast<std::int32_t>(i));
         const u64 p = slot.permits.load(relaxed);
-        s.count.store(s.count.load(relaxed) + p, relaxed);
+        // Saturate: a count near the maximum (release() refuses to pass it)
+        // plus a dead holder's permits must not wrap to a small count.
+        const u64 c = s.count.load(relaxed);
+        s.count.store(p > UINT64_MAX - c ? UINT64_MAX : c + p, relaxed);
         slot.permits.store(0, relaxed);
         slot.start.store(0, relaxed);
         slot.pid.store(0, relaxed);
@@ -340,6 +344,10 @@ struct SemaphoreCore {
 namespace ringlet::ipc {
 
 using detail::SharedSemaphore;
+
+// Every size_t count is representable in the shared u64: the constructor
+// cannot wrap.
+static_assert(sizeof(std::size_t) <= sizeof(std::uint64_t));
 
 Semaphore::Semaphore(std::size_t value, SemaphoreOptions options)
     : core_(std::make_shared<detail::SemaphoreCore>()) {
@@ -397,9 +405,17 @@ void Semaphore::release(std::size_t n) {
     const detail::Self me = detail::self();
     {
         detail::Critical cs(s);
+        const std::uint64_t count = s.count.load(detail::relaxed);
+        if (n > UINT64_MAX - count) {
+            // Before begin(): nothing has changed, and the guard is released
+            // on the way out.
+            throw UsageError("ringlet::ipc::Semaphore::release: returning " + std::to_string(n) +
+                             " permits to the " + std::to_string(count) +
+                             " free would exceed the largest count (2^64 - 1); release fewer");
+        }
         const std::int32_t i = detail::find_slot(s, me);
         cs.begin(i);
-        s.count.store(s.count.load(detail::relaxed) + n, detail::relaxed);
+        s.count.store(count + n, detail::relaxed);
         if (i >= 0) {
             detail::Slot& slot = s.slots[i];
             const std::uint64_t held = slot.permits.load(detail::relaxed);

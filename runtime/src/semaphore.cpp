@@ -1,6 +1,10 @@
 #include <ringlet/semaphore.hpp>
 
+#include <cstdint>
 #include <mutex>
+#include <string>
+
+#include <ringlet/errors.hpp>
 
 namespace ringlet {
 
@@ -29,6 +33,14 @@ bool Semaphore::try_acquire() noexcept {
 
 void Semaphore::release(std::size_t n) {
     std::lock_guard guard(lock_);
+    // Waiters queue only while the count is 0, so with a count above 0 all n
+    // permits would land on it: refuse a sum past SIZE_MAX before changing
+    // anything, rather than wrap to a small count.
+    if (n > SIZE_MAX - count_) {
+        throw UsageError("ringlet::Semaphore::release: returning " + std::to_string(n) +
+                         " permits to the " + std::to_string(count_) +
+                         " free would exceed the largest count (SIZE_MAX); release fewer");
+    }
     // Hand permits straight to waiters: FIFO, and no barging by newcomers.
     while (n > 0 && !waiters_.empty()) {
         detail::grant(waiters_, *waiters_.front(), detail::WaitStatus::granted);

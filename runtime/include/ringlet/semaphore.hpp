@@ -33,6 +33,8 @@ public:
     // Like acquire(), but false if no permit arrived within `timeout`.
     bool acquire_for(Duration timeout);
     // Returns `n` permits, waking up to `n` waiters. Thread-safe.
+    // Throws: UsageError if the free count would pass SIZE_MAX (nothing is
+    // released then).
     void release(std::size_t n = 1);
     // Permits free right now.
     std::size_t available() const noexcept;

@@ -82,6 +82,8 @@ public:
     // Returns `n` permits and wakes up to `n` waiters, in any process. Any
     // process may release (this process's record of held permits drops by up
     // to n). Never waits. Process-safe.
+    // Throws: UsageError if the free count would pass 2^64 - 1 (nothing is
+    // released then).
     void release(std::size_t n = 1);
 
     // Free permits right now (after reclaiming dead holders' permits).
