@@ -17,6 +17,7 @@
 #include <ringlet/net/unix.hpp>
 #include <ringlet/task.hpp>
 
+#include "io_request.hpp"
 #include "manager_client.hpp"
 #include "manager_server.hpp"
 #include "manager_wire.hpp"
@@ -137,30 +138,66 @@ ManagerLink::~ManagerLink() {
     if (pid == ::getpid()) unregister_fd(socket.fd());
 }
 
+namespace {
+
+// True if the server closed the connection before sending anything: under a
+// flood of unauthenticated connections it drops new ones (ManagerOptions::
+// max_startups). Peeks, so the handshake still reads the hello.
+bool dropped_before_hello(int fd, TimePoint deadline) {
+    char byte;
+    ringlet::detail::IoRequest r{ringlet::detail::IoOpcode::recv, fd};
+    r.buf = &byte;
+    r.len = 1;
+    r.flags = MSG_PEEK;
+    const long res = ringlet::detail::perform_io(r, deadline);
+    return res == 0 || res == -ECONNRESET;
+}
+
+}  // namespace
+
 std::unique_ptr<ManagerLink> connect_link(const ManagerEndpoint& e) {
     const Duration timeout = e.options.handshake_timeout;
     const TimePoint deadline = deadline_after(timeout);
-    net::Socket s;
-    try {
-        if (e.tcp) {
-            net::TcpStream stream = net::TcpStream::connect(e.host, e.port, timeout);
-            stream.set_nodelay();
-            s = std::move(stream.socket());
-        } else {
-            net::UnixStream stream = net::UnixStream::connect(e.path, timeout);
-            s = std::move(stream.socket());
+    Duration delay = std::chrono::milliseconds(2);
+    for (;;) {
+        net::Socket s;
+        const TimePoint now = Clock::now();
+        const Duration left = deadline == TimePoint::max() ? forever
+                              : deadline > now            ? Duration(deadline - now)
+                                                          : Duration::zero();
+        try {
+            if (e.tcp) {
+                net::TcpStream stream = net::TcpStream::connect(e.host, e.port, left);
+                stream.set_nodelay();
+                s = std::move(stream.socket());
+            } else {
+                net::UnixStream stream = net::UnixStream::connect(e.path, left);
+                s = std::move(stream.socket());
+            }
+        } catch (const IoError& err) {
+            throw ManagerError("ringlet::ipc::Manager: cannot connect to the manager at " +
+                               e.address() + ": " + err.what() + " (is the server running?)");
+        } catch (const TimeoutError& err) {
+            if (err.scope() != nullptr) throw;  // the caller's own Timeout scope
+            throw ManagerError("ringlet::ipc::Manager: cannot connect to the manager at " +
+                               e.address() + ": timed out (ManagerOptions::handshake_timeout)");
         }
-    } catch (const IoError& err) {
-        throw ManagerError("ringlet::ipc::Manager: cannot connect to the manager at " +
-                           e.address() + ": " + err.what() + " (is the server running?)");
-    } catch (const TimeoutError& err) {
-        if (err.scope() != nullptr) throw;  // the caller's own Timeout scope
-        throw ManagerError("ringlet::ipc::Manager: cannot connect to the manager at " +
-                           e.address() + ": timed out (ManagerOptions::handshake_timeout)");
+        auto link = std::make_unique<ManagerLink>(std::move(s));
+        if (!dropped_before_hello(link->io.fd(), deadline)) {
+            client_handshake(link->io, e.authkey, deadline, e.address());
+            return link;
+        }
+        // Dropped as one of too many unauthenticated connections: try again
+        // a little later, until the deadline.
+        link.reset();
+        if (deadline != TimePoint::max() && Clock::now() + delay >= deadline) {
+            throw ManagerError("ringlet::ipc::Manager: the manager at " + e.address() +
+                               " closed every connection before the handshake (too many "
+                               "unauthenticated connections: ManagerOptions::max_startups)");
+        }
+        ringlet::sleep(delay);
+        delay = std::min<Duration>(delay * 2, std::chrono::milliseconds(100));
     }
-    auto link = std::make_unique<ManagerLink>(std::move(s));
-    client_handshake(link->io, e.authkey, deadline, e.address());
-    return link;
 }
 
 // ---- ProxyCore ------------------------------------------------------------------

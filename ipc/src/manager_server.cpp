@@ -235,10 +235,10 @@ public:
     Server(std::string key, ManagerOptions options)
         : key_(std::move(key)), options_(std::move(options)) {}
 
-    void serve_connection(int fd, bool tcp);
+    void serve_connection(int fd, bool tcp, net::ServeConnection* standing = nullptr);
 
 private:
-    void run_connection(Connection& c);
+    void run_connection(Connection& c, net::ServeConnection* standing);
     void end_connection(Connection& c) noexcept;
     // Serves one request into `out` (which holds the reserved frame length).
     void handle(Connection& c, std::string_view payload, Writer& out);
@@ -258,7 +258,7 @@ private:
     std::uint64_t next_connection_ = 0;
 };
 
-void Server::serve_connection(int fd, bool tcp) {
+void Server::serve_connection(int fd, bool tcp, net::ServeConnection* standing) {
     if (tcp) {
         // Request/reply: no Nagle delay. Keepalive: a peer machine that
         // vanished must not hold a lock or a waiting request for hours.
@@ -271,7 +271,7 @@ void Server::serve_connection(int fd, bool tcp) {
     }
     Connection c(++next_connection_, fd);
     try {
-        run_connection(c);
+        run_connection(c, standing);
     } catch (const std::exception& e) {
         // Socket errors of a peer that went away end its connection quietly;
         // anything else is worth a line.
@@ -298,8 +298,12 @@ void Server::end_connection(Connection& c) noexcept {
     }
 }
 
-void Server::run_connection(Connection& c) {
+void Server::run_connection(Connection& c, net::ServeConnection* standing) {
+    // Until the handshake is done the connection is a startup: net::serve
+    // may close it early under a flood (a shorter deadline, or to free a
+    // descriptor at EMFILE), which the handshake sees as EOF.
     if (!server_handshake(c.io, key_, deadline_after(options_.handshake_timeout))) return;
+    if (standing != nullptr) standing->established();
     std::string payload;
     Writer out;
     for (;;) {
@@ -785,9 +789,18 @@ template <class Listener>
 void serve_listener(Listener& listener, const std::string& authkey, const ManagerOptions& options,
                     bool tcp) {
     Server server(authkey, options);
-    net::serve(listener, [&server, tcp](auto stream) {
-        server.serve_connection(stream.socket().fd(), tcp);
-    });
+    const net::ServeOptions serving{
+        .startups_soft = std::min(options.max_startups_soft, options.max_startups),
+        .startups_hard = options.max_startups,
+        .startup_timeout = options.handshake_timeout,
+        .pressure_startup_timeout = options.pressure_handshake_timeout,
+    };
+    net::serve(
+        listener,
+        [&server, tcp](auto stream, net::ServeConnection& standing) {
+            server.serve_connection(stream.socket().fd(), tcp, &standing);
+        },
+        serving);
 }
 
 }  // namespace

@@ -124,6 +124,16 @@ struct ManagerOptions {
     // unacknowledged item put back). Idle connections between frames are
     // never timed out.
     Duration frame_timeout = std::chrono::seconds(10);
+    // Server: connections that have not finished the handshake (sshd's
+    // MaxStartups), so that idle floods cannot lock clients out. Over
+    // max_startups_soft of them, a new connection is closed at once with a
+    // probability rising linearly to 1 at max_startups, and each gets only
+    // pressure_handshake_timeout to finish; out of file descriptors, the
+    // oldest is closed to make room. A client whose connection is closed
+    // before the handshake starts retries until its handshake_timeout.
+    std::size_t max_startups_soft = 64;
+    std::size_t max_startups = 256;
+    Duration pressure_handshake_timeout = std::chrono::seconds(1);
 };
 
 class Manager;
