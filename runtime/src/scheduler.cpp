@@ -19,7 +19,9 @@
 #include "check.hpp"
 #include "context_switch.hpp"
 #include "describe_exception.hpp"
+#include "hook_support.hpp"
 #include "park.hpp"
+#include "watchdog.hpp"
 
 #ifdef RINGLET_ASAN
 #include <pthread.h>
@@ -133,9 +135,15 @@ Scheduler::Scheduler(const Options& options)
         }
     }
     current_ = this;
+    attach_hooks();
+    if (options.blocked_warning > Duration::zero()) {
+        watched_ = true;
+        watch_scheduler(this, options.blocked_warning);
+    }
 }
 
 Scheduler::~Scheduler() {
+    if (watched_) unwatch_scheduler(this);
     // A thread that pushed a wake-up may still be finishing push_remote().
     while (pushers_.load(std::memory_order_acquire) != 0) ::sched_yield();
     current_ = previous_;
@@ -294,6 +302,7 @@ void Scheduler::fire_timers() noexcept {
 }
 
 void Scheduler::housekeeping(bool may_block) {
+    turns_.store(turns_.load(std::memory_order_relaxed) + 1, std::memory_order_relaxed);
     if (may_block) {
         Duration timeout = forever;
         if (!timers_.empty()) {
@@ -347,10 +356,10 @@ inline TaskControlBlock* Scheduler::pick_next() noexcept {
 }
 
 inline void Scheduler::switch_to(TaskControlBlock* next) noexcept {
-    TaskControlBlock* self = running_;
-    running_ = next;
+    TaskControlBlock* self = running_.load(std::memory_order_relaxed);
+    running_.store(next, std::memory_order_relaxed);
     if (next) next->state = TaskState::running;
-    ++switches_;
+    switches_.store(switches_.load(std::memory_order_relaxed) + 1, std::memory_order_relaxed);
     switch_context(self ? self->ctx : loop_ctx_, next ? next->ctx : loop_ctx_);
     after_switch();
 }
@@ -360,7 +369,7 @@ inline void Scheduler::after_switch() noexcept {
 }
 
 void Scheduler::suspend() noexcept {
-    TaskControlBlock* self = running_;
+    TaskControlBlock* self = running();
     self->state = TaskState::waiting;
     TaskControlBlock* next = pick_next();
     if (next == self) {
@@ -371,7 +380,7 @@ void Scheduler::suspend() noexcept {
 }
 
 void Scheduler::yield_running() noexcept {
-    TaskControlBlock* self = running_;
+    TaskControlBlock* self = running();
     TaskControlBlock* next = pick_next();
     if (next == nullptr) return;  // nothing else is ready: keep running
     make_ready(self);
@@ -382,7 +391,7 @@ void Scheduler::task_entry(fctx::transfer_t t) noexcept {
     Scheduler* s = current_;
     finish_switch(t, nullptr);
     s->after_switch();
-    TaskControlBlock* tcb = s->running_;
+    TaskControlBlock* tcb = s->running();
     if (tcb->cancel_requested.load(std::memory_order_relaxed) &&
         tcb->cancel_requested.exchange(false)) {
         tcb->outcome = TaskOutcome::cancelled;  // cancelled before it first ran: never runs
@@ -405,7 +414,7 @@ void Scheduler::task_entry(fctx::transfer_t t) noexcept {
 }
 
 void Scheduler::exit_running() noexcept {
-    TaskControlBlock* self = running_;
+    TaskControlBlock* self = running();
     self->join_lock.lock();
     self->state = TaskState::done;
     self->public_state.store(TaskState::done, std::memory_order_release);
@@ -416,9 +425,9 @@ void Scheduler::exit_running() noexcept {
     // When main ends, go to the loop even if tasks are ready: it must cancel the
     // leftovers now, or tasks that never block would keep run() alive forever.
     TaskControlBlock* next = self == main_ ? nullptr : pick_next();
-    running_ = next;
+    running_.store(next, std::memory_order_relaxed);
     if (next) next->state = TaskState::running;
-    ++switches_;
+    switches_.store(switches_.load(std::memory_order_relaxed) + 1, std::memory_order_relaxed);
     switch_context(self->ctx, next ? next->ctx : loop_ctx_, /*from_ends=*/true);
     RINGLET_CHECK(!"an ended task was resumed");
     __builtin_unreachable();
@@ -497,9 +506,22 @@ void Scheduler::abandon_after_fork() noexcept {
     current_ = nullptr;
 }
 
+bool Scheduler::describe_running(char* out, std::size_t size, const char*& call) const noexcept {
+    const TaskControlBlock* t = running();
+    if (t == nullptr) return false;
+    char name[sizeof t->name];
+    std::memcpy(name, t->name, sizeof name);
+    name[sizeof name - 1] = '\0';
+    std::snprintf(out, size, "%llu (%s)", static_cast<unsigned long long>(t->id),
+                  name[0] ? name : "unnamed");
+    call = blocking_call_.load(std::memory_order_relaxed);
+    return true;
+}
+
 bool Scheduler::guard_hit(const void* addr) const noexcept {
-    if (running_ == nullptr) return false;
-    auto* base = static_cast<const char*>(running_->stack.base);
+    const TaskControlBlock* t = running();
+    if (t == nullptr) return false;
+    auto* base = static_cast<const char*>(t->stack.base);
     auto* p = static_cast<const char*>(addr);
     return p >= base && p < base + StackPool::guard_size();
 }
@@ -511,7 +533,7 @@ Stats Scheduler::stats() const {
     s.guard_pages_by_madvise = stacks_->guard_by_madvise();
     s.tasks_spawned = spawned_;
     s.tasks_live = live_;
-    s.context_switches = switches_;
+    s.context_switches = switches_.load(std::memory_order_relaxed);
     s.polls = polls_;
     s.remote_wakeups = remote_wakeups_;
     s.timers = timers_.size();

@@ -37,7 +37,7 @@ public:
 
     // The scheduler of the calling thread, or null on a plain thread.
     static Scheduler* current() noexcept { return current_; }
-    TaskControlBlock* running() const noexcept { return running_; }
+    TaskControlBlock* running() const noexcept { return running_.load(std::memory_order_relaxed); }
     // True if tasks other than the running one are ready to run.
     bool has_ready() const noexcept { return ready_head_ != nullptr; }
     Backend& backend() noexcept { return *backend_; }
@@ -83,6 +83,20 @@ public:
     Stats stats() const;
     void dump_tasks(std::ostream& out) const;
 
+    // Options::blocked_warning (watchdog.hpp). progress() moves at every switch
+    // and housekeeping turn; any thread may read it. note_blocking_call() is
+    // the hooks' record of the blocking libc call the running task is in.
+    std::uint64_t progress() const noexcept {
+        return switches_.load(std::memory_order_relaxed) + turns_.load(std::memory_order_relaxed);
+    }
+    void note_blocking_call(const char* name) noexcept {
+        blocking_call_.store(name, std::memory_order_relaxed);
+    }
+    // From the watchdog thread: "id (name)" of the running task into `out`, and
+    // the call it is in; false when no task runs. Racy by nature: the caller
+    // re-reads progress() to discard a description that changed under it.
+    bool describe_running(char* out, std::size_t size, const char*& call) const noexcept;
+
     // Stack-overflow diagnosis from the SIGSEGV handler (async-signal-safe).
     bool guard_hit(const void* addr) const noexcept;
 
@@ -108,7 +122,7 @@ private:
     StackPool* stacks_;  // owned; orphaned (not deleted) at destruction
     TimerHeap timers_;
     Context loop_ctx_;
-    TaskControlBlock* running_ = nullptr;
+    std::atomic<TaskControlBlock*> running_{nullptr};  // relaxed: read by the watchdog
     TaskControlBlock* ended_ = nullptr;
     TaskControlBlock* main_ = nullptr;  // run()'s main task while the loop runs  // a task that just ended, freed off its stack
 
@@ -134,7 +148,12 @@ private:
 
     // statistics
     std::uint64_t spawned_ = 0;
-    std::uint64_t switches_ = 0;
+    // Relaxed atomics written only here (a plain load and store: no cost over
+    // an integer) so that the watchdog thread may read them.
+    std::atomic<std::uint64_t> switches_{0};
+    std::atomic<std::uint64_t> turns_{0};
+    std::atomic<const char*> blocking_call_{nullptr};
+    bool watched_ = false;  // registered with the watchdog
     std::uint64_t polls_ = 0;
     std::uint64_t remote_wakeups_ = 0;
 };

@@ -13,6 +13,7 @@
 #include <utility>
 
 #include <ringlet/task.hpp>
+#include <ringlet/time.hpp>
 
 namespace ringlet {
 
@@ -24,6 +25,10 @@ struct Options {
     // Free stacks kept committed for reuse; beyond this their pages are
     // returned to the kernel.
     std::size_t warm_stacks = 256;
+    // When positive: a task that holds the thread longer than this without
+    // reaching a suspension point is reported on stderr (id, name and, with
+    // ringlet-hooks, the blocking libc call it is in). Zero: no watchdog at all.
+    Duration blocked_warning = Duration::zero();
 };
 
 namespace detail {
