@@ -8,6 +8,10 @@
 // order, says 404 for other paths and 405 for other methods, and answers
 // garbage, malformed request lines or headers over 8 KiB with
 // "400 Bad Request" and a close; the server itself keeps running.
+// Slow clients (a slowloris) cannot starve it: a request head must arrive
+// within 10 s of its first byte, a connection that sends nothing is closed
+// after 10 s, an idle keep-alive connection after 30 s, and connections that
+// have not sent a complete request yet are shed first (net::ServeOptions).
 //
 // Why it is fast (it is measured against nginx by bench/echo/http_compare.sh):
 // each connection parses incrementally from one fixed buffer on its task's
@@ -50,6 +54,21 @@ constexpr std::size_t in_capacity = max_head + 4096;   // a read always has room
 constexpr std::size_t out_capacity = 32 * 1024;
 constexpr std::size_t max_response = 512;               // bound on one answer's size
 constexpr std::string_view hello_body = "Hello, World!\n";
+constexpr auto header_timeout = 10s;     // a request head, from its first byte
+constexpr auto keepalive_timeout = 30s;  // an idle keep-alive connection
+
+// net::serve's defences: the timeouts above, and connections that have not
+// yet sent a complete request (startups) limited as sshd's MaxStartups: over
+// 128 of them new ones are dropped at random (all at 1024), and get only 2 s
+// to send a request; at EMFILE the oldest of them makes room.
+const ringlet::net::ServeOptions serving{
+    .first_byte_timeout = header_timeout,
+    .idle_timeout = keepalive_timeout,
+    .startups_soft = 128,
+    .startups_hard = 1024,
+    .startup_timeout = header_timeout,
+    .pressure_startup_timeout = 2s,
+};
 
 // ---------------------------------------------------------------------------
 // Parsing
@@ -319,17 +338,29 @@ void lingering_close(TcpStream& stream) noexcept {
 // ---------------------------------------------------------------------------
 // One connection
 
-void serve_connection(TcpStream stream) {
+void serve_connection(TcpStream stream, ringlet::net::ServeConnection& connection) {
     stream.set_nodelay();
     std::array<char, in_capacity> in;
     std::size_t begin = 0, end = 0;  // unparsed bytes are in[begin, end)
     std::size_t scanned = 0;         // see parse_request
     std::uint64_t skip = 0;          // request body bytes still to discard
+    ringlet::TimePoint request_deadline{};  // for the request under way
     ResponseBuffer out(stream);
     try {
         for (;;) {
-            const std::size_t n = stream.read(std::as_writable_bytes(
-                std::span(in.data() + end, in.size() - end)));
+            const auto room = std::as_writable_bytes(std::span(in.data() + end, in.size() - end));
+            std::size_t n;
+            if (begin < end || skip > 0) {
+                // A request has begun: the rest must come before its deadline
+                // (between requests the idle timeout applies instead).
+                const auto now = ringlet::Clock::now();
+                if (now >= request_deadline) return;
+                ringlet::Timeout limit(request_deadline - now);
+                n = stream.read(room);
+            } else {
+                n = stream.read(room);
+                request_deadline = ringlet::deadline_after(header_timeout);
+            }
             if (n == 0) return;  // the client closed: nothing pending to answer
             end += n;
             bool close = false;
@@ -358,6 +389,7 @@ void serve_connection(TcpStream stream) {
                 int status = 404;
                 if (req.path == "/") status = (req.method == "GET" || head) ? 200 : 405;
                 out.add(status, head, req.keep_alive, req.minor);
+                connection.established();  // a real client: not shed under a flood
                 begin += req.head_size;
                 skip = req.content_length;
                 if (!req.keep_alive) {
@@ -381,6 +413,8 @@ void serve_connection(TcpStream stream) {
         }
     } catch (const ringlet::IoError&) {
         // The client reset or vanished (e.g. wrk ending its run): not our error.
+    } catch (const ringlet::TimeoutError&) {
+        // A request head slower than header_timeout: close without an answer.
     }
 }
 
@@ -452,7 +486,8 @@ int smoke() {
         ringlet::Timeout limit(20s);  // a hang fails the smoke run instead of stalling
         TcpListener listener = TcpListener::bind("127.0.0.1", 0);
         const std::uint16_t port = listener.port();
-        auto server = ringlet::spawn([&] { ringlet::net::serve(listener, serve_connection); });
+        auto server =
+            ringlet::spawn([&] { ringlet::net::serve(listener, serve_connection, serving); });
 
         {  // A normal GET, then two pipelined requests in one write, same connection.
             TestClient c(port);
@@ -588,7 +623,7 @@ int main(int argc, char** argv) {
                             listener.local_address().to_string().c_str(), threads);
                 std::fflush(stdout);
             }
-            ringlet::net::serve(listener, serve_connection);
+            ringlet::net::serve(listener, serve_connection, serving);
         });
         return 0;
     } catch (const std::exception& e) {
