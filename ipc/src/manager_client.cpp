@@ -140,17 +140,26 @@ ManagerLink::~ManagerLink() {
 
 namespace {
 
-// True if the server closed the connection before sending anything: under a
-// flood of unauthenticated connections it drops new ones (ManagerOptions::
-// max_startups). Peeks, so the handshake still reads the hello.
-bool dropped_before_hello(int fd, TimePoint deadline) {
+enum class FirstByte { arrived, dropped, timed_out };
+
+// Whether the server sent its hello, or closed the connection before sending
+// anything: under a flood of unauthenticated connections it drops new ones
+// (ManagerOptions::max_startups). Peeks, so the handshake still reads it.
+FirstByte peek_hello(int fd, TimePoint deadline) {
     char byte;
     ringlet::detail::IoRequest r{ringlet::detail::IoOpcode::recv, fd};
     r.buf = &byte;
     r.len = 1;
     r.flags = MSG_PEEK;
     const long res = ringlet::detail::perform_io(r, deadline);
-    return res == 0 || res == -ECONNRESET;
+    if (res == 0 || res == -ECONNRESET) return FirstByte::dropped;
+    return res == -ETIMEDOUT ? FirstByte::timed_out : FirstByte::arrived;
+}
+
+[[noreturn]] void throw_always_dropped(const ManagerEndpoint& e) {
+    throw ManagerError("ringlet::ipc::Manager: the manager at " + e.address() +
+                       " closed every connection before the handshake (too many "
+                       "unauthenticated connections: ManagerOptions::max_startups)");
 }
 
 }  // namespace
@@ -159,6 +168,7 @@ std::unique_ptr<ManagerLink> connect_link(const ManagerEndpoint& e) {
     const Duration timeout = e.options.handshake_timeout;
     const TimePoint deadline = deadline_after(timeout);
     Duration delay = std::chrono::milliseconds(2);
+    bool dropped = false;
     for (;;) {
         net::Socket s;
         const TimePoint now = Clock::now();
@@ -179,21 +189,23 @@ std::unique_ptr<ManagerLink> connect_link(const ManagerEndpoint& e) {
                                e.address() + ": " + err.what() + " (is the server running?)");
         } catch (const TimeoutError& err) {
             if (err.scope() != nullptr) throw;  // the caller's own Timeout scope
+            if (dropped) throw_always_dropped(e);
             throw ManagerError("ringlet::ipc::Manager: cannot connect to the manager at " +
                                e.address() + ": timed out (ManagerOptions::handshake_timeout)");
         }
         auto link = std::make_unique<ManagerLink>(std::move(s));
-        if (!dropped_before_hello(link->io.fd(), deadline)) {
+        const FirstByte first = peek_hello(link->io.fd(), deadline);
+        if (first == FirstByte::timed_out && dropped) throw_always_dropped(e);
+        if (first != FirstByte::dropped) {
             client_handshake(link->io, e.authkey, deadline, e.address());
             return link;
         }
+        dropped = true;
         // Dropped as one of too many unauthenticated connections: try again
         // a little later, until the deadline.
         link.reset();
         if (deadline != TimePoint::max() && Clock::now() + delay >= deadline) {
-            throw ManagerError("ringlet::ipc::Manager: the manager at " + e.address() +
-                               " closed every connection before the handshake (too many "
-                               "unauthenticated connections: ManagerOptions::max_startups)");
+            throw_always_dropped(e);
         }
         ringlet::sleep(delay);
         delay = std::min<Duration>(delay * 2, std::chrono::milliseconds(100));
