@@ -45,7 +45,10 @@ public:
 // Throws: UsageError for an unknown name, IoError if no backend can start.
 std::unique_ptr<Backend> make_backend(std::string_view requested, unsigned ring_entries);
 
-std::unique_ptr<Backend> make_uring_backend(unsigned ring_entries, int& error);
+// A ready io_uring backend (a NOP has gone through it), or null with `error`
+// (-errno) and `failed_call` (the call that failed) set.
+std::unique_ptr<Backend> make_uring_backend(unsigned ring_entries, int& error,
+                                           const char*& failed_call);
 std::unique_ptr<Backend> make_epoll_backend();
 
 }  // namespace ringlet::detail

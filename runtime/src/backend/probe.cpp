@@ -20,10 +20,14 @@ std::unique_ptr<Backend> make_backend(std::string_view requested, unsigned ring_
                          "' (use \"io_uring\", \"epoll\" or leave it empty)");
     }
     int error = 0;
-    if (auto ring = make_uring_backend(ring_entries, error)) return ring;
-    // EPERM/ENOSYS: seccomp or an old kernel; ENOMEM: memlock limits. All mean
-    // "no io_uring here", which is not an error: serve the same API on epoll.
-    if (choice == "io_uring" && error != 0) throw_io_error(error, "io_uring_queue_init");
+    const char* failed_call = "io_uring_queue_init";
+    if (auto ring = make_uring_backend(ring_entries, error, failed_call)) return ring;
+    // EPERM/ENOSYS: seccomp or an old kernel; ENOMEM: memlock limits; EPERM
+    // from io_uring_enter alone: a seccomp profile that allows io_uring_setup
+    // only (the backend submits a NOP to find out). All mean "no io_uring
+    // here", which is not an error: serve the same API on epoll (stats()
+    // then says "epoll").
+    if (choice == "io_uring" && error != 0) throw_io_error(error, failed_call);
     return make_epoll_backend();
 }
 

@@ -132,7 +132,9 @@ public:
         }
     }
 
-    int init(unsigned entries) {
+    // Sets up the ring. 0, or -errno with `failed_call` naming what failed.
+    int init(unsigned entries, const char*& failed_call) {
+        failed_call = "io_uring_queue_init";
         static constexpr unsigned candidates[] = {
             IORING_SETUP_SUBMIT_ALL | IORING_SETUP_SINGLE_ISSUER | IORING_SETUP_DEFER_TASKRUN,
             IORING_SETUP_SUBMIT_ALL | IORING_SETUP_SINGLE_ISSUER | IORING_SETUP_COOP_TASKRUN,
@@ -156,11 +158,40 @@ public:
                           (probe->ops[op_futex_wait].flags & IO_URING_OP_SUPPORTED) != 0;
             io_uring_free_probe(probe);
         }
+        // A ring that can be set up may still be unusable: a seccomp profile
+        // (some container runtimes' defaults) may allow io_uring_setup but deny
+        // io_uring_enter, and then the first IO would fail with EPERM. One NOP
+        // submitted and reaped now proves submissions work, or lets
+        // make_backend() fall back to epoll.
+        if (const int r = submit_probe(); r != 0) {
+            failed_call = "io_uring_enter";
+            return r;
+        }
 
+        failed_call = "eventfd";
         eventfd_.reset(::eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK));
         if (!eventfd_.valid()) return -errno;
         arm_wake();
         return 0;
+    }
+
+    // Submits one NOP and reaps its completion. 0, or -errno.
+    int submit_probe() noexcept {
+        io_uring_sqe* sqe = io_uring_get_sqe(&ring_);
+        if (sqe == nullptr) return -EBUSY;  // a fresh ring always has room
+        io_uring_prep_nop(sqe);
+        io_uring_sqe_set_data64(sqe, ignore_tag);
+        int res;
+        do {
+            res = io_uring_submit_and_wait(&ring_, 1);
+        } while (res == -EINTR);
+        if (res < 0) return res;
+        io_uring_cqe* cqe = nullptr;
+        res = io_uring_peek_cqe(&ring_, &cqe);
+        if (res < 0) return res;
+        res = cqe->res;
+        io_uring_cqe_seen(&ring_, cqe);
+        return res < 0 ? res : 0;
     }
 
     const char* name() const noexcept override { return "io_uring"; }
@@ -490,9 +521,10 @@ private:
 
 }  // namespace
 
-std::unique_ptr<Backend> make_uring_backend(unsigned ring_entries, int& error) {
+std::unique_ptr<Backend> make_uring_backend(unsigned ring_entries, int& error,
+                                           const char*& failed_call) {
     auto backend = std::make_unique<UringBackend>();
-    error = backend->init(ring_entries);
+    error = backend->init(ring_entries, failed_call);
     if (error != 0) return nullptr;
     return backend;
 }
