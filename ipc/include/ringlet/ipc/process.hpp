@@ -50,6 +50,7 @@
 #include <type_traits>
 #include <utility>
 
+#include <ringlet/ps/process.hpp>
 #include <ringlet/time.hpp>
 
 namespace ringlet::ipc {
@@ -128,6 +129,11 @@ public:
     bool is_alive();
     // The child's pid; 0 before start().
     pid_t pid() const noexcept { return pid_; }
+    // The started child's process information (name, memory, CPU, …), bound
+    // to that child (ringlet/ps/process.hpp). A child that has ended is reaped
+    // first, as is_alive() does. Never blocks. Throws: UsageError before
+    // start(); ps::NoSuchProcess once the child has ended.
+    ps::Process info();
     // nullopt while running (or before start); then 0 on success, 1 for an
     // uncaught exception, the code given to exit(), or -N for signal N.
     std::optional<int> exitcode();
