@@ -815,4 +815,9 @@ void run_manager_server(net::TcpListener& listener, const std::string& authkey,
     serve_listener(listener, authkey, options, true);
 }
 
+void serve_manager_connection(int fd, const std::string& authkey, const ManagerOptions& options) {
+    Server server(authkey, options);
+    server.serve_connection(fd, false);
+}
+
 }  // namespace ringlet::ipc::detail

@@ -24,4 +24,10 @@ void run_manager_server(net::UnixListener& listener, const std::string& authkey,
 void run_manager_server(net::TcpListener& listener, const std::string& authkey,
                         const ManagerOptions& options);
 
+// Serves one connected stream socket `fd` (handshake, then requests) with an
+// object table of its own, until the connection ends; does not close `fd`.
+// The seam tests/fuzz/manager_server.cpp drives without a listener.
+// Suspends. Throws: Cancelled.
+void serve_manager_connection(int fd, const std::string& authkey, const ManagerOptions& options);
+
 }  // namespace ringlet::ipc::detail

@@ -413,7 +413,7 @@ template <class... Ts>
 struct Codec<std::tuple<Ts...>> {
     static constexpr std::size_t min_size = (std::size_t{0} + ... + detail::min_encoded_size<Ts>());
     static void encode(Writer& w, const std::tuple<Ts...>& t) {
-        std::apply([&w](const Ts&... members) { (Codec<Ts>::encode(w, members), ...); }, t);
+        std::apply([&](const Ts&... members) { (Codec<Ts>::encode(w, members), ...); }, t);
     }
     static std::tuple<Ts...> decode([[maybe_unused]] Reader& r) {
         return std::tuple<Ts...>{Codec<Ts>::decode(r)...};  // left to right
