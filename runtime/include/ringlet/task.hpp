@@ -32,10 +32,15 @@
 namespace ringlet {
 
 inline constexpr std::size_t default_stack_size = 256 * 1024;
+// The smallest SpawnOptions::stack_size spawn() accepts: below it even the
+// runtime's own frames (a context switch, an IO wait) may not fit.
+inline constexpr std::size_t min_stack_size = 16 * 1024;
 
 struct SpawnOptions {
-    std::string_view name = {};                  // shown by dump_tasks; truncated to 31 bytes
-    std::size_t stack_size = default_stack_size;  // usable bytes, rounded up to pages
+    std::string_view name = {};  // shown by dump_tasks; truncated to 31 bytes
+    // Usable bytes, rounded up to pages; at least min_stack_size (spawn()
+    // throws UsageError below it).
+    std::size_t stack_size = default_stack_size;
 };
 
 namespace detail {
@@ -204,8 +209,8 @@ private:
 };
 
 // Spawns `f(args...)` as a new task on the calling thread's scheduler.
-// Throws: UsageError outside ringlet::run / a ringlet::Thread; IoError if no
-// stack can be mapped.
+// Throws: UsageError outside ringlet::run / a ringlet::Thread or for a
+// stack_size below min_stack_size; IoError if no stack can be mapped.
 template <class F, class... A>
 auto spawn(SpawnOptions options, F&& f, A&&... args) {
     using R = detail::SpawnResult<F, A...>;
