@@ -12,8 +12,10 @@
 //     the robust mutex it holds, after its change and before the unlock.
 // In each case a survivor that was already asleep — on a plain thread, and
 // in a task (both backends: meson test --setup=epoll) — must return with the
-// committed value. Its wait is bounded by faults::hang_bound only to turn a
-// hang into a failure.
+// committed value. It waits for up to 20 s, but must return within
+// faults::hang_bound (5 s) of the commit: only a hang detector (a timed wait
+// looks once more at its deadline, so a lost wake-up shows only as a wait that
+// runs to its end).
 #include <atomic>
 #include <chrono>
 #include <optional>
@@ -38,6 +40,10 @@ namespace {
 
 enum class Kind { thread, task };
 
+// How long a survivor waits: longer than the hang detector, so that a lost
+// wake-up shows as a hang, not as a late success.
+constexpr std::chrono::seconds wait_bound = 4 * hang_bound;
+
 constexpr const char* at_wake = "futex_wake=shared:kill@1";
 constexpr const char* at_unlock = "robust_unlock:kill@1";
 
@@ -61,30 +67,39 @@ bool kill_round(Kind kind, const char* spec, Prologue prologue, Wait wait, Commi
     EXPECT_TRUE(ready.wait(hang_bound)) << "the child never got ready";
 
     std::atomic<int> result{-1};
+    ringlet::Event done;  // set by the survivor once its wait returned
+    auto survivor = [&] {
+        result = wait() ? 1 : 0;
+        done.set();
+    };
     std::thread thread;
     std::optional<ringlet::Task<void>> task;
     if (kind == Kind::thread) {
         const unsigned long before = faults::seen("futex_wait");
-        thread = std::thread([&] { result = wait() ? 1 : 0; });
+        thread = std::thread(survivor);
         // Until the survivor sleeps in FUTEX_WAIT (the shim sees it go by).
         const auto end = std::chrono::steady_clock::now() + hang_bound;
         while (faults::seen("futex_wait") == before && std::chrono::steady_clock::now() < end) {
             std::this_thread::yield();
         }
     } else {
-        task.emplace(ringlet::spawn([&] { result = wait() ? 1 : 0; }));
+        task.emplace(ringlet::spawn(survivor));
         ringlet::yield();  // it runs until it suspends in its wait
     }
     go.set();
     EXPECT_TRUE(child.join(hang_bound)) << "the child hung";
     const std::optional<int> code = child.exitcode();
+    // The hang detector: the survivor's own wait is far longer (wait_bound),
+    // and a timed wait looks once more at its deadline, so only a survivor
+    // that really saw the change returns within hang_bound.
+    EXPECT_TRUE(done.wait(hang_bound)) << "the survivor did not return within "
+                                       << hang_bound.count() << " s of the commit: it hung";
     if (kind == Kind::thread) {
         thread.join();
     } else {
         task->join();
     }
-    EXPECT_EQ(result.load(), 1) << "the survivor did not see the committed change within "
-                                << hang_bound.count() << " s: it hung";
+    EXPECT_EQ(result.load(), 1) << "the survivor's wait ended without the committed change";
     EXPECT_TRUE(code == -SIGKILL || code == 0) << "child exit code " << code.value_or(999);
     return code == -SIGKILL;
 }
@@ -105,7 +120,7 @@ void event_set(Kind kind) {
     until_killed([&] {
         ipc::Event ev;
         return kill_round(
-            kind, at_wake, none, [&] { return ev.wait(hang_bound); }, [&] { ev.set(); });
+            kind, at_wake, none, [&] { return ev.wait(wait_bound); }, [&] { ev.set(); });
     });
 }
 
@@ -113,7 +128,7 @@ void semaphore_release(Kind kind, const char* spec) {
     until_killed([&] {
         ipc::Semaphore sem(0);
         const bool killed = kill_round(
-            kind, spec, none, [&] { return sem.acquire_for(hang_bound); }, [&] { sem.release(); });
+            kind, spec, none, [&] { return sem.acquire_for(wait_bound); }, [&] { sem.release(); });
         EXPECT_EQ(sem.value(), 0u);  // the one permit went to the survivor
         sem.release();
         EXPECT_TRUE(sem.try_acquire());  // the guard the child held still works
@@ -127,7 +142,7 @@ void lock_release(Kind kind, const char* spec) {
         const bool killed = kill_round(
             kind, spec, [&] { lock.acquire(); },
             [&] {
-                if (!lock.acquire_for(hang_bound)) return false;
+                if (!lock.acquire_for(wait_bound)) return false;
                 lock.release();
                 return true;
             },
@@ -145,7 +160,7 @@ void shared_store(Kind kind, const char* spec) {
         const bool killed = kill_round(
             kind, spec, [&] { held.emplace(value.locked()); },
             [&] {
-                if (!value.lock().acquire_for(hang_bound)) return false;
+                if (!value.lock().acquire_for(wait_bound)) return false;
                 value.lock().release();
                 return value.load() == 7;
             },
@@ -162,7 +177,7 @@ void queue_put(Kind kind, const char* spec) {
     until_killed([&] {
         ipc::Queue<int> q;
         const bool killed = kill_round(
-            kind, spec, none, [&] { return q.get_for(hang_bound) == 42; }, [&] { q.put(42); });
+            kind, spec, none, [&] { return q.get_for(wait_bound) == 42; }, [&] { q.put(42); });
         EXPECT_EQ(q.size(), 0u);
         q.put(43);  // the put side's lock, if the child died holding it, recovers
         EXPECT_EQ(q.get_for(hang_bound), 43);
@@ -175,7 +190,7 @@ void queue_get(Kind kind, const char* spec) {
         ipc::Queue<int> q(1);
         q.put(1);  // full: the survivor's put waits for the child's get
         const bool killed = kill_round(
-            kind, spec, none, [&] { return q.put_for(2, hang_bound); },
+            kind, spec, none, [&] { return q.put_for(2, wait_bound); },
             [&] {
                 if (q.get() != 1) std::_Exit(4);
             });
