@@ -244,6 +244,9 @@ struct TaskQueue::State {
                         ++ran;
                     }
                     const std::string result_key = result_prefix + id;
+                    // Only a dead letter carries its call to the dead-letter stream.
+                    const std::string fn = dead_flags[i] ? e.field("fn").value_or("") : "";
+                    const std::string args = dead_flags[i] ? e.field("args").value_or("") : "";
                     const std::string_view argv[] = {"EVAL",
                                                      finish_script,
                                                      "4",
@@ -257,8 +260,8 @@ struct TaskQueue::State {
                                                      e.id,
                                                      id,
                                                      dead_flags[i] ? "1" : "0",
-                                                     e.field("fn").value_or(""),
-                                                     e.field("args").value_or("")};
+                                                     fn,
+                                                     args};
                     finish.add(std::span<const std::string_view>(argv));
                 }
                 executed += ran;  // before the results can reach a submitter
