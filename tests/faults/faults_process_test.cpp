@@ -126,3 +126,28 @@ RINGLET_TEST(FaultProcessTest, SubprocessThatCannotSpawnIsIoErrorNamingItAndLeak
     EXPECT_FALSE(has_children());
     EXPECT_EQ(ipc::check_output({"echo", "hi"}), "hi\n");
 }
+
+// $RINGLET_FAULT arms the shim at load, and $RINGLET_FAULT_PID restricts it
+// to one process (run by the faults_env_* tests of meson.build; skipped
+// otherwise).
+TEST(FaultEnvTest, SpecFromTheEnvironmentIsArmedAtLoadForItsPid) {
+    REQUIRE_FAULT_SHIM();
+    const char* spec = std::getenv("RINGLET_FAULT");
+    if (spec == nullptr) GTEST_SKIP() << "run by the faults_env_* tests (RINGLET_FAULT unset)";
+    ASSERT_STREQ(spec, "fork:EAGAIN@1");
+    const char* pid = std::getenv("RINGLET_FAULT_PID");
+    const bool armed = pid == nullptr || std::atoi(pid) == ::getpid();
+    ringlet::run([armed] {
+        ipc::Process p([] {});
+        try {
+            p.start();
+            EXPECT_FALSE(armed) << "the first fork worked with RINGLET_FAULT armed";
+        } catch (const ringlet::IoError& e) {
+            EXPECT_TRUE(armed) << "armed for another pid, yet: " << e.what();
+            expect_eagain(e);
+            p.start();  // only the first fork fails
+        }
+        ASSERT_TRUE(p.join(faults::hang_bound));
+        EXPECT_EQ(p.exitcode(), 0);
+    });
+}
