@@ -179,14 +179,35 @@ QueueCore::QueueCore(std::size_t maxsize, std::size_t capacity_bytes) {
     state_ = std::make_shared<State>(std::move(region));
 }
 
+std::size_t QueueCore::largest_message() const noexcept {
+    // record_size(p) <= capacity  <=>  record_header + p <= capacity, as the
+    // capacity is a multiple of 8 (and at least 64).
+    const std::size_t by_capacity = state_->ring.header().capacity - record_header;
+    return std::min(max_message_bytes, by_capacity);
+}
+
+void QueueCore::check_message_size(std::size_t bytes) const {
+    static_assert(max_message_bytes == UINT32_MAX, "the record length is a u32");
+    if (bytes > max_message_bytes) {
+        throw CodecError("ringlet::ipc::Queue::put: a message of " + std::to_string(bytes) +
+                         " bytes is over the largest message size of " +
+                         std::to_string(max_message_bytes) +
+                         " bytes (a queue record stores its length in 32 bits), whatever "
+                         "capacity_bytes is; send the value in parts");
+    }
+    if (!state_->ring.fits_ever(bytes)) {
+        throw CodecError("ringlet::ipc::Queue::put: a message of " + std::to_string(bytes) +
+                         " bytes can never fit in this queue's " +
+                         std::to_string(state_->ring.header().capacity) + "-byte buffer (at most " +
+                         std::to_string(largest_message()) +
+                         " bytes fit); make the queue with a larger capacity_bytes");
+    }
+}
+
 bool QueueCore::put(std::string_view bytes, TimePoint deadline) {
     MpmcRing& ring = state_->ring;
     RingHeader& h = ring.header();
-    if (bytes.size() > UINT32_MAX || !ring.fits_ever(bytes.size())) {
-        throw CodecError("ringlet::ipc::Queue::put: a message of " + std::to_string(bytes.size()) +
-                         " bytes can never fit in this queue's " + std::to_string(h.capacity) +
-                         "-byte buffer; make the queue with a larger capacity_bytes");
-    }
+    check_message_size(bytes.size());
     ringlet::detail::check_interrupts();
     for (;;) {
         std::uint64_t seen;

@@ -109,15 +109,42 @@ concept Encodable = requires(Writer& w, Reader& r, const T& value) {
     { Codec<T>::decode(r) } -> std::same_as<T>;
 };
 
+// Thrown by Writer::put when an encoding would grow past the writer's limit
+// (Writer::set_limit); nothing was appended. needed() is the size the
+// encoding would have reached at that put (a lower bound for the whole value).
+class EncodeLimitExceeded : public CodecError {
+public:
+    EncodeLimitExceeded(std::size_t needed, std::size_t limit)
+        : CodecError("ringlet::ipc::Writer: an encoding of at least " + std::to_string(needed) +
+                     " bytes would pass the writer's limit of " + std::to_string(limit) +
+                     " bytes"),
+          needed_(needed) {}
+    std::size_t needed() const noexcept { return needed_; }
+
+private:
+    std::size_t needed_;
+};
+
 // Appends bytes; the output side of a Codec. Not thread-safe (one per encode).
 class Writer {
 public:
     Writer() = default;
 
     // Appends `size` raw bytes from `data`.
+    // Throws: EncodeLimitExceeded (before reading `data`) past the limit.
     void put(const void* data, std::size_t size) {
+        if (size > limit_ || bytes_.size() > limit_ - size) {
+            const std::size_t have = bytes_.size();
+            throw EncodeLimitExceeded(size > SIZE_MAX - have ? SIZE_MAX : have + size, limit_);
+        }
         if (size != 0) bytes_.append(static_cast<const char*>(data), size);
     }
+    // Caps the bytes this writer holds (default: no cap): a put() that would
+    // pass `limit` throws instead, so a transport with a message size limit
+    // refuses an oversized value before copying it. Bytes added through
+    // bytes() directly are not checked.
+    void set_limit(std::size_t limit) noexcept { limit_ = limit; }
+    std::size_t limit() const noexcept { return limit_; }
     // Appends a length or count as a u64; Reader::get_length reads it back.
     void put_length(std::size_t length) {
         const std::uint64_t v = length;
@@ -134,6 +161,7 @@ public:
 
 private:
     std::string bytes_;
+    std::size_t limit_ = SIZE_MAX;
 };
 
 // Consumes bytes from a view it does not own; the input side of a Codec.

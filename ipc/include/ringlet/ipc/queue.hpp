@@ -16,7 +16,9 @@
 // kernel. Producers share one process-shared lock and consumers another,
 // each held for the time of one copy, never across a suspension: one
 // producer and one consumer never contend.
-// Limits: maxsize below 2^23 messages; capacity_bytes up to 2^38.
+// Limits: maxsize below 2^23 messages; capacity_bytes up to 2^38; one
+// message at most max_message_bytes (2^32 - 1) encoded bytes, whatever the
+// capacity (a record stores its length in 32 bits).
 //
 // Crash safety: a process killed at any instant — mid-put, mid-get, holding
 // the lock — leaves the queue consistent: a message is either wholly in the
@@ -38,6 +40,8 @@
 namespace ringlet::ipc {
 
 inline constexpr std::size_t default_queue_bytes = 4 * 1024 * 1024;
+// The largest encoded message any queue takes: a record's length is 32 bits.
+inline constexpr std::size_t max_message_bytes = 0xffff'ffff;
 
 namespace detail {
 
@@ -50,6 +54,12 @@ public:
     // do not wait). False if there was no room in time.
     // Throws: QueueClosed; CodecError if the message can never fit.
     bool put(std::string_view bytes, TimePoint deadline);
+    // The largest message this queue can ever hold: max_message_bytes, or
+    // less if capacity_bytes is smaller.
+    std::size_t largest_message() const noexcept;
+    // Throws: CodecError naming the limit a message of `bytes` passes (the
+    // record length or this queue's capacity); nothing if it can fit.
+    void check_message_size(std::size_t bytes) const;
     // Moves the oldest message into `out`, waiting until `deadline`
     // (TimePoint::min(): do not wait). False if none came in time.
     // Throws: QueueClosed once the queue is closed and drained (with a
@@ -84,9 +94,10 @@ public:
         : core_(maxsize, capacity_bytes) {}
 
     // Appends a copy of `value`, waiting while the queue is full.
-    // Suspends. Throws: QueueClosed, CodecError (larger than capacity_bytes),
-    // Cancelled, TimeoutError. Cancellation: the value was not put.
-    // Process-safe.
+    // Suspends. Throws: QueueClosed, CodecError (encoded larger than
+    // max_message_bytes or than fits in capacity_bytes: found while encoding,
+    // before the whole value is copied), Cancelled, TimeoutError.
+    // Cancellation: the value was not put. Process-safe.
     void put(const T& value) { put_until(value, TimePoint::max()); }
     // As put(), but gives up after `timeout`: false if it was not put.
     bool put_for(const T& value, Duration timeout) {
@@ -126,7 +137,14 @@ private:
     bool put_until(const T& value, TimePoint deadline) {
         thread_local Writer writer;
         writer.bytes().clear();
-        Codec<T>::encode(writer, value);
+        // An oversized value stops at the limit instead of being copied whole.
+        writer.set_limit(core_.largest_message());
+        try {
+            Codec<T>::encode(writer, value);
+        } catch (const EncodeLimitExceeded& e) {
+            core_.check_message_size(e.needed());  // throws, naming the limit passed
+            throw;
+        }
         if (core_.put(writer.bytes(), TimePoint::min())) return true;
         if (deadline == TimePoint::min()) return false;
         const std::string bytes = writer.bytes();  // our own copy to wait with
