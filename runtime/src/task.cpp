@@ -20,8 +20,9 @@ void* allocate_task(std::size_t size, std::size_t align, std::size_t stack_size)
     // Refused, not rounded up: a caller asking for 0 (or 4 KiB) should learn
     // that it did not get what it asked for.
     if (stack_size < min_stack_size) {
-        throw UsageError("ringlet::spawn: SpawnOptions::stack_size is " + std::to_string(stack_size) +
-                         " bytes, below the minimum of " + std::to_string(min_stack_size) +
+        throw UsageError("ringlet::spawn: SpawnOptions::stack_size is " +
+                         std::to_string(stack_size) + " bytes, below the minimum of " +
+                         std::to_string(min_stack_size) +
                          " (ringlet::min_stack_size); ask for at least that, or leave the "
                          "default (ringlet::default_stack_size)");
     }
