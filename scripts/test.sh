@@ -1,22 +1,42 @@
 #!/usr/bin/env bash
 # scripts/test.sh — install what is missing, build ringlet, run the whole test
 # suite: every test on io_uring, then again on the epoll fallback, then the
-# runtime suites under AddressSanitizer + UBSan. Ends with "N passed, N failed".
-#   bash scripts/test.sh            all of the above
-#   bash scripts/test.sh --quick    default build and backend only
-#   bash scripts/test.sh --tsan     also a ThreadSanitizer pass
+# suites under AddressSanitizer + UBSan, the runtime, threads and ipc suites
+# under ThreadSanitizer, every fuzz target for a fixed budget, and the
+# comparison's smoke mode. Ends with "N passed, N failed".
+#   bash scripts/test.sh                  all of the above
+#   bash scripts/test.sh --quick          default build and backend only
+#   bash scripts/test.sh --no-tsan        skip the ThreadSanitizer pass
+#   bash scripts/test.sh --fuzz-seconds N each fuzz target runs N s (default 30; 0 skips)
+#   bash scripts/test.sh --soak MINUTES   also the soak run (tests/soak: echo load,
+#                                         pool faults, queue kills and Manager churn
+#                                         together; fds, threads, RSS flat)
 set -uo pipefail
 cd "$(dirname "$0")/.."
 
 quick=0
-tsan=0
-for arg in "$@"; do
-    case $arg in
+tsan=1
+fuzz_seconds=30
+soak_minutes=0
+usage() {
+    echo "usage: $0 [--quick] [--no-tsan] [--fuzz-seconds N] [--soak MINUTES]" >&2
+    exit 2
+}
+while (($# > 0)); do
+    case $1 in
         --quick) quick=1 ;;
-        --tsan) tsan=1 ;;
-        *) echo "usage: $0 [--quick] [--tsan]" >&2; exit 2 ;;
+        --tsan) tsan=1 ;;  # the default now; kept for old command lines
+        --no-tsan) tsan=0 ;;
+        --fuzz-seconds) (($# > 1)) || usage; fuzz_seconds=$2; shift ;;
+        --soak) (($# > 1)) || usage; soak_minutes=$2; shift ;;
+        *) usage ;;
     esac
+    shift
 done
+if ((quick)); then
+    tsan=0
+    fuzz_seconds=0
+fi
 
 bash scripts/deps.sh --test || exit 1
 
@@ -84,9 +104,51 @@ if [[ $quick -eq 0 ]]; then
 fi
 
 if [[ $tsan -eq 1 ]]; then
-    if configure build-tsan --buildtype=debug -Dsanitize=thread -Dtests=enabled \
-            -Dexamples=disabled -Dbenchmarks=disabled; then
-        run_suite "ThreadSanitizer" build-tsan
+    # The runtime, threads and ipc suites only: they are where threads and
+    # processes meet; building the rest under TSan would double the run.
+    if [[ -f build-tsan/build.ninja ]] ||
+            meson setup build-tsan --buildtype=debug -Dsanitize=thread -Dtests=enabled \
+                -Dexamples=disabled -Dbenchmarks=disabled >/dev/null; then
+        mapfile -t tsan_targets < <(meson introspect build-tsan --tests | python3 -c '
+import json, os, sys
+for t in json.load(sys.stdin):
+    if {s.split(":")[-1] for s in t["suite"]} & {"runtime", "threads", "ipc"}:
+        print(os.path.relpath(t["cmd"][0], "build-tsan"))')
+        if ninja -C build-tsan "${tsan_targets[@]}"; then
+            run_suite "ThreadSanitizer (runtime, threads, ipc)" build-tsan --no-rebuild \
+                --suite runtime --suite threads --suite ipc
+        else
+            status=1
+            failed=$((failed + 1))
+        fi
+    else
+        status=1
+        failed=$((failed + 1))
+    fi
+fi
+
+# The fuzz targets (tests/fuzz, clang's libFuzzer), each for a fixed budget.
+if ((fuzz_seconds > 0)); then
+    echo "=== fuzz targets, ${fuzz_seconds} s each"
+    log=$(mktemp)
+    bash scripts/fuzz.sh "$fuzz_seconds" 2>&1 | tee "$log"
+    rc=${PIPESTATUS[0]}
+    line=$(grep -E '^[0-9]+ passed, [0-9]+ failed' "$log" | tail -n1)
+    rm -f "$log"
+    fuzz_ok=$(awk '{print $1}' <<<"$line")
+    fuzz_fail=$(awk '{print $3}' <<<"$line")
+    passed=$((passed + ${fuzz_ok:-0}))
+    failed=$((failed + ${fuzz_fail:-0}))
+    if [[ $rc -ne 0 ]]; then
+        status=1
+        [[ -z $fuzz_fail || $fuzz_fail == 0 ]] && failed=$((failed + 1))
+    fi
+fi
+
+if ((soak_minutes > 0)); then
+    echo "=== soak, $soak_minutes min"
+    if ninja -C build-test tests/soak/soak && build-test/tests/soak/soak "$soak_minutes"; then
+        passed=$((passed + 1))
     else
         status=1
         failed=$((failed + 1))
