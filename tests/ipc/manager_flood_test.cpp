@@ -100,6 +100,11 @@ double seconds_since(ringlet::TimePoint t0) {
 }  // namespace
 
 RINGLET_TEST(ManagerFloodTest, GoodClientGetsInDuringAnIdleFloodAtTheFdLimit) {
+#if defined(__SANITIZE_ADDRESS__)
+    // The sanitizer runtimes need descriptors of their own (UBSan's vptr check
+    // probes memory through a pipe) and report false errors without them.
+    GTEST_SKIP() << "no descriptors are left for the sanitizer runtime in the server at EMFILE";
+#endif
     raise_own_nofile();
     FloodTarget target(256, ManagerOptions{});  // the defaults are the defence
     std::vector<net::TcpStream> idle = flood(target.port, 1500);
