@@ -6,7 +6,8 @@
 Each seed is a small valid input in the target's format (see the comment at
 the top of each <target>.cpp): the first byte is the target's config or
 selector byte, the rest what the target decodes or receives. Crash inputs
-that became regression tests live next to them as crash-* and are kept.
+that became regression tests (crash-*) and inputs worth keeping (found-*) live
+next to them and are kept.
 Byte order and sizes are the host's (x86-64), as the codec's are.
 """
 import os

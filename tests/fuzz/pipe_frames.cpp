@@ -9,12 +9,14 @@
 // that message alone; the end gives nullopt if it falls between frames, and
 // otherwise (cut frame, oversized length) a CodecError that every later
 // recv() repeats. Never a crash, leak, hang, or allocation beyond the limit.
+#include <cerrno>
 #include <cstddef>
 #include <cstdint>
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
 #include <optional>
+#include <poll.h>
 #include <string>
 #include <string_view>
 #include <thread>
@@ -74,6 +76,11 @@ void write_all(int fd, const char* data, std::size_t n) {
         const ssize_t k = ::send(fd, data, n, MSG_NOSIGNAL);
         if (k < 0) {
             if (errno == EINTR) continue;
+            if (errno == EAGAIN) {  // the pair is non-blocking: wait for room
+                pollfd p{fd, POLLOUT, 0};
+                (void)::poll(&p, 1, -1);
+                continue;
+            }
             return;  // the reader is gone (it stopped early): nothing more to do
         }
         data += k;
@@ -106,7 +113,11 @@ void exercise(std::uint8_t config, std::string_view bytes) {
             got = reader.recv();
         } catch (const ipc::CodecError& err) {
             if (e.kind == Expected<T>::bad_message) continue;
-            if (e.kind != Expected<T>::broken) fail("recv threw CodecError where none was due");
+            if (e.kind != Expected<T>::broken) {
+                std::fprintf(stderr, "pipe_frames: step %zu: %s\n",
+                             static_cast<std::size_t>(&e - expected.data()), err.what());
+                fail("recv threw CodecError where none was due");
+            }
             broken_why = err.what();
             break;
         }
