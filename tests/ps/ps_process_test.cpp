@@ -13,6 +13,7 @@
 #include <signal.h>
 #include <string>
 #include <thread>
+#include <tuple>
 #include <unistd.h>
 #include <vector>
 
@@ -394,4 +395,25 @@ RINGLET_TEST(PsProcessTest, IpcProcessInfoIsTheChild) {
     ASSERT_TRUE(proc.join());
     EXPECT_THROW(proc.info(), ps::NoSuchProcess);
     EXPECT_FALSE(info.is_running());
+}
+
+RINGLET_TEST(PsProcessTest, OneshotSharesOneStatSnapshot) {
+    PsChild child = PsChild::start([] { ::prctl(PR_SET_NAME, "ps-oneshot"); });
+    ps::Process p(child.pid);
+    const auto [ppid, threads, nice] =
+        p.oneshot([&] { return std::tuple(p.ppid(), p.num_threads(), p.nice()); });
+    EXPECT_EQ(ppid, ::getpid());
+    EXPECT_EQ(threads, 1u);
+    EXPECT_EQ(nice, p.nice());
+    for (int i = 0; i < 1'000'000 && p.status() != ps::Status::sleeping; ++i) ::sched_yield();
+    // Inside oneshot the snapshot stays, even once the process has ended;
+    // outside, the next read sees the truth.
+    p.oneshot([&] {
+        EXPECT_EQ(p.status(), ps::Status::sleeping);
+        child.release();
+        child.wait_exited();
+        EXPECT_EQ(p.status(), ps::Status::sleeping);
+    });
+    EXPECT_EQ(p.status(), ps::Status::zombie);
+    child.reap();
 }

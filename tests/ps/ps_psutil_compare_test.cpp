@@ -189,7 +189,9 @@ RINGLET_TEST(PsPsutilCompareTest, ListingMatchesPsutilProcessIter) {
     std::map<pid_t, std::string> ours;
     for (ps::Process p : ps::process_iter()) {
         try {
-            ours[p.pid()] = p.name() + "|" + std::to_string(p.ppid()) + "|" +
+            // psutil extends a 15-byte comm from cmdline only when it can
+            // read it at that moment; compare the comm part.
+            ours[p.pid()] = p.name().substr(0, 15) + "|" + std::to_string(p.ppid()) + "|" +
                             std::to_string(centiseconds(p.create_time()));
         } catch (const ps::NoSuchProcess&) {
         }
@@ -197,7 +199,7 @@ RINGLET_TEST(PsPsutilCompareTest, ListingMatchesPsutilProcessIter) {
     const auto kv = run_python(*py, R"(
 import psutil
 for p in psutil.process_iter(["name", "ppid", "create_time"]):
-    print("%d=%s|%d|%d" % (p.pid, p.info["name"], p.info["ppid"], round(p.info["create_time"] * 100)))
+    print("%d=%s|%d|%d" % (p.pid, (p.info["name"] or "")[:15], p.info["ppid"], round(p.info["create_time"] * 100)))
 )");
     int compared = 0;
     for (const auto& [pid_text, fields] : kv) {

@@ -8,7 +8,7 @@
 
 namespace ringlet::ps::detail {
 
-int read_file_at(int dirfd, const char* name, std::string& out) noexcept {
+int read_file_at(int dirfd, const char* name, std::string& out, bool single_record) noexcept {
     out.clear();
     const int fd = ::openat(dirfd, name, O_RDONLY | O_CLOEXEC);
     if (fd < 0) return -errno;
@@ -23,6 +23,7 @@ int read_file_at(int dirfd, const char* name, std::string& out) noexcept {
                 res = -ENOMEM;
                 break;
             }
+            if (single_record && static_cast<std::size_t>(n) < sizeof buf) break;
             continue;
         }
         if (n == 0) break;
@@ -91,10 +92,11 @@ bool parse_stat(std::string_view data, StatFields& out) noexcept {
         !parse_number(rest, out.cutime) || !parse_number(rest, out.cstime)) {  // 16, 17
         return false;
     }
-    if (!skip_fields(rest, 1)) return false;               // 18 priority
-    if (!parse_number(rest, out.nice)) return false;       // 19
-    if (!skip_fields(rest, 2)) return false;               // 20 num_threads, 21 itrealvalue
-    if (!parse_number(rest, out.starttime)) return false;  // 22
+    if (!skip_fields(rest, 1)) return false;                 // 18 priority
+    if (!parse_number(rest, out.nice)) return false;         // 19
+    if (!parse_number(rest, out.num_threads)) return false;  // 20
+    if (!skip_fields(rest, 1)) return false;                 // 21 itrealvalue
+    if (!parse_number(rest, out.starttime)) return false;    // 22
     // 42 delayacct_blkio_ticks (present since 2.6.18); missing is not an error.
     std::string_view tail = rest;
     if (skip_fields(tail, 19)) {

@@ -13,8 +13,11 @@
 namespace ringlet::ps::detail {
 
 // Reads `name` relative to `dirfd` (AT_FDCWD for an absolute path) into
-// `out`. 0 or -errno.
-int read_file_at(int dirfd, const char* name, std::string& out) noexcept;
+// `out`. `single_record`: a /proc file made by one seq_file show() (stat,
+// statm, status), which the first read returns whole when it fits, so a
+// short first read is the end (saves a read(2) per file). 0 or -errno.
+int read_file_at(int dirfd, const char* name, std::string& out,
+                 bool single_record = false) noexcept;
 // readlinkat(dirfd, name) into `out`. 0 or -errno.
 int read_link_at(int dirfd, const char* name, std::string& out) noexcept;
 
@@ -28,6 +31,7 @@ struct StatFields {
     std::uint64_t cutime = 0;       // (16)
     std::uint64_t cstime = 0;       // (17)
     int nice = 0;                   // (19)
+    long num_threads = 0;           // (20)
     std::uint64_t starttime = 0;    // (22) clock ticks after boot
     std::uint64_t blkio_ticks = 0;  // (42) delayacct_blkio_ticks
 };

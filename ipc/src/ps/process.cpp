@@ -109,13 +109,15 @@ Process::Process(pid_t pid) : pid_(pid == self ? ::getpid() : pid) {
     // directory cannot outlive it (reads give ESRCH once it is reaped).
     std::string data;
     detail::StatFields st;
-    if (const int res = read_file_at(fd, "stat", data); res < 0) {
+    if (const int res = read_file_at(fd, "stat", data, true); res < 0) {
         if (res == -ESRCH || res == -ENOENT) throw NoSuchProcess(pid_);
         throw_io_error(res, "read(/proc/PID/stat)");
     }
     if (!detail::parse_stat(data, st)) throw NoSuchProcess(pid_, {}, "unreadable /proc/PID/stat");
     start_ticks_ = st.starttime;
     name_ = std::move(st.comm);
+    stat_cache_ = std::move(data);
+    stat_cached_ = true;  // fresh: a oneshot() that follows may use it
 }
 
 namespace {
@@ -131,28 +133,34 @@ namespace {
     throw IoError(-res, op);
 }
 
-std::string read_or_throw(int dir, const char* file, pid_t pid, const std::string& name) {
+std::string read_or_throw(int dir, const char* file, pid_t pid, const std::string& name,
+                          bool single_record = false) {
     std::string data;
-    if (const int res = read_file_at(dir, file, data); res < 0) throw_for(res, pid, name, file);
+    if (const int res = read_file_at(dir, file, data, single_record); res < 0) {
+        throw_for(res, pid, name, file);
+    }
     return data;
 }
 
-detail::StatFields read_stat(int dir, pid_t pid, const std::string& name) {
+detail::StatFields parse_or_throw(const std::string& data, pid_t pid, const std::string& name) {
     detail::StatFields st;
-    if (!detail::parse_stat(read_or_throw(dir, "stat", pid, name), st)) {
-        throw NoSuchProcess(pid, name, "unreadable /proc/PID/stat");
-    }
+    if (!detail::parse_stat(data, st)) throw NoSuchProcess(pid, name, "unreadable /proc/PID/stat");
     return st;
 }
 
-long long status_field(int dir, pid_t pid, const std::string& name, std::string_view key,
-                       int index = 0) {
-    const long long v = detail::field_value(read_or_throw(dir, "status", pid, name), key, index);
-    if (v < 0) throw NoSuchProcess(pid, name, "no " + std::string(key) + " in /proc/PID/status");
-    return v;
+detail::StatFields read_stat(int dir, pid_t pid, const std::string& name) {
+    return parse_or_throw(read_or_throw(dir, "stat", pid, name, true), pid, name);
 }
 
 }  // namespace
+
+const std::string& Process::stat_text() const {
+    if (oneshot_depth_ == 0 || !stat_cached_) {
+        stat_cache_ = read_or_throw(handle_->dir.get(), "stat", pid_, name_, true);
+        stat_cached_ = oneshot_depth_ > 0;
+    }
+    return stat_cache_;
+}
 
 std::string Process::name() const {
     if (!name_final_) {
@@ -228,7 +236,7 @@ std::string Process::cwd() const {
 }
 
 Status Process::status() const {
-    switch (read_stat(handle_->dir.get(), pid_, name_).state) {
+    switch (parse_or_throw(stat_text(), pid_, name_).state) {
         case 'R':
             return Status::running;
         case 'S':
@@ -287,7 +295,7 @@ std::string_view status_name(Status s) noexcept {
     return "?";
 }
 
-pid_t Process::ppid() const { return read_stat(handle_->dir.get(), pid_, name_).ppid; }
+pid_t Process::ppid() const { return parse_or_throw(stat_text(), pid_, name_).ppid; }
 
 std::optional<Process> Process::parent() const {
     const pid_t pp = ppid();
@@ -348,7 +356,7 @@ std::chrono::system_clock::time_point Process::create_time() const {
 }
 
 Uids Process::uids() const {
-    const std::string data = read_or_throw(handle_->dir.get(), "status", pid_, name_);
+    const std::string data = read_or_throw(handle_->dir.get(), "status", pid_, name_, true);
     const long long r = detail::field_value(data, "Uid", 0);
     const long long e = detail::field_value(data, "Uid", 1);
     const long long s = detail::field_value(data, "Uid", 2);
@@ -374,7 +382,7 @@ std::string Process::username() const {
 }
 
 MemoryInfo Process::memory_info() const {
-    const std::string data = read_or_throw(handle_->dir.get(), "statm", pid_, name_);
+    const std::string data = read_or_throw(handle_->dir.get(), "statm", pid_, name_, true);
     std::uint64_t v[7] = {};
     const char* p = data.data();
     const char* end = p + data.size();
@@ -396,7 +404,7 @@ double Process::memory_percent() const {
 }
 
 CpuTimes Process::cpu_times() const {
-    const detail::StatFields st = read_stat(handle_->dir.get(), pid_, name_);
+    const detail::StatFields st = parse_or_throw(stat_text(), pid_, name_);
     const auto hz = static_cast<double>(detail::clock_ticks());
     return CpuTimes{static_cast<double>(st.utime) / hz, static_cast<double>(st.stime) / hz,
                     static_cast<double>(st.cutime) / hz, static_cast<double>(st.cstime) / hz,
@@ -425,7 +433,7 @@ double Process::cpu_percent(Duration interval) {
 }
 
 std::size_t Process::num_threads() const {
-    return static_cast<std::size_t>(status_field(handle_->dir.get(), pid_, name_, "Threads"));
+    return static_cast<std::size_t>(parse_or_throw(stat_text(), pid_, name_).num_threads);
 }
 
 namespace {
@@ -504,7 +512,7 @@ std::vector<OpenFile> Process::open_files() const {
     return out;
 }
 
-int Process::nice() const { return read_stat(handle_->dir.get(), pid_, name_).nice; }
+int Process::nice() const { return parse_or_throw(stat_text(), pid_, name_).nice; }
 
 IoCounters Process::io_counters() const {
     const std::string data = read_or_throw(handle_->dir.get(), "io", pid_, name_);

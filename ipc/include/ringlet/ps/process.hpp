@@ -23,6 +23,7 @@
 #include <optional>
 #include <string>
 #include <string_view>
+#include <utility>
 #include <vector>
 
 #include <sys/types.h>
@@ -160,7 +161,8 @@ class Process {
     // Suspends (sleeps for `interval`: other tasks run). Throws: NoSuchProcess,
     // Cancelled, TimeoutError.
     double cpu_percent(Duration interval = Duration::zero());
-    // /proc/PID/status "Threads:". Throws: NoSuchProcess.
+    // /proc/PID/stat field 20 (the count /proc/PID/status gives as
+    // "Threads:", which psutil reads). Throws: NoSuchProcess.
     std::size_t num_threads() const;
     // Entries of /proc/PID/fd. Throws: AccessDenied, NoSuchProcess.
     std::size_t num_fds() const;
@@ -189,6 +191,23 @@ class Process {
     // Throws: IoError, Cancelled, TimeoutError (enclosing scope).
     bool wait(Duration timeout = forever) const;
 
+    // Runs f() with /proc/PID/stat read at most once, as psutil's oneshot():
+    // the fields that come from it (status, ppid, cpu_times, nice,
+    // num_threads) share one snapshot, the read made when this Process was
+    // constructed if no other stat read came in between (so process_iter()
+    // plus oneshot reads stat once per process). Returns what f returns.
+    template <class F>
+    decltype(auto) oneshot(F&& f) {
+        struct Scope {
+            const Process* p;
+            ~Scope() {
+                if (--p->oneshot_depth_ == 0) p->stat_cached_ = false;
+            }
+        } scope{this};
+        ++oneshot_depth_;
+        return std::forward<F>(f)();
+    }
+
     // Same process (same pid and start time).
     friend bool operator==(const Process& a, const Process& b) noexcept {
         return a.pid_ == b.pid_ && a.start_ticks_ == b.start_ticks_;
@@ -198,7 +217,12 @@ class Process {
     std::shared_ptr<detail::ProcessHandle> handle_;
     pid_t pid_ = 0;
     std::uint64_t start_ticks_ = 0;  // /proc/PID/stat starttime, in clock ticks
-    mutable std::string name_;       // comm until name() extends it
+    // /proc/PID/stat as last read; reused only inside oneshot().
+    const std::string& stat_text() const;
+    mutable std::string stat_cache_;
+    mutable bool stat_cached_ = false;
+    mutable int oneshot_depth_ = 0;
+    mutable std::string name_;  // comm until name() extends it
     mutable bool name_final_ = false;
     // cpu_percent(0)'s previous sample: monotonic seconds, process CPU seconds
     double last_wall_ = -1;
