@@ -66,7 +66,8 @@ struct Client::Impl {
     ReaderPtr reader;
     bool open = false;
     bool busy = false;
-    std::string wire;  // scratch for one command
+    std::string wire;  // scratch for connect()'s AUTH and SELECT
+    std::string cmd;   // scratch for command()
     std::array<char, 64 * 1024> buf;
 
     void close() noexcept {
@@ -186,6 +187,12 @@ Client Client::connect_unix(std::string_view path, ClientOptions options) {
 }
 
 namespace {
+[[noreturn]] void throw_busy() {
+    throw UsageError(
+        "ringlet::redis::Client: a call is already in flight on this connection (one task at a "
+        "time; share connections between tasks with a ConnectionPool)");
+}
+
 Client::Impl& checked(const std::unique_ptr<Client::Impl>& impl) {
     if (!impl) throw UsageError("ringlet::redis::Client: empty client (use Client::connect)");
     return *impl;
@@ -199,13 +206,10 @@ void Client::close() noexcept {
     if (impl_) impl_->close();
 }
 
-std::vector<Reply> Client::roundtrip(std::string_view wire, std::size_t replies, Duration extra) {
+void Client::roundtrip(std::string_view wire, std::size_t replies, Duration extra,
+                       std::vector<Reply>* many, Reply* one) {
     Impl& c = checked(impl_);
-    if (c.busy) {
-        throw UsageError(
-            "ringlet::redis::Client: a call is already in flight on this connection (one task at a "
-            "time; share connections between tasks with a ConnectionPool)");
-    }
+    if (c.busy) throw_busy();
     c.busy = true;
     struct Unbusy {
         Impl& c;
@@ -216,26 +220,32 @@ std::vector<Reply> Client::roundtrip(std::string_view wire, std::size_t replies,
     if (c.options.timeout != forever && extra != forever) {
         deadline.emplace(c.options.timeout + extra);
     }
-    std::vector<Reply> out;
-    out.reserve(replies);
     try {
         c.write(wire);
-        for (std::size_t i = 0; i < replies; ++i) out.push_back(c.read_reply());
+        if (one != nullptr) {
+            *one = c.read_reply();
+        } else {
+            many->reserve(replies);
+            for (std::size_t i = 0; i < replies; ++i) many->push_back(c.read_reply());
+        }
     } catch (...) {
         // A reply we did not read would be taken by the next command: the
         // connection cannot be kept (Cancelled, TimeoutError, lost).
         c.close();
         throw;
     }
-    return out;
 }
 
 Reply Client::command_blocking(std::span<const std::string_view> argv, Duration extra) {
     Impl& c = checked(impl_);
-    std::string wire;
-    format_command(wire, argv);
-    (void)c;
-    return std::move(roundtrip(wire, 1, extra).front());
+    // Not while another task's call is in flight: its write may still be
+    // reading the scratch buffer.
+    if (c.busy) throw_busy();
+    c.cmd.clear();
+    format_command(c.cmd, argv);
+    Reply r;
+    roundtrip(c.cmd, 1, extra, nullptr, &r);
+    return r;
 }
 
 Reply Client::command(std::span<const std::string_view> argv) {
@@ -273,7 +283,9 @@ std::vector<Reply> Pipeline::execute() {
     const std::size_t n = std::exchange(count_, 0);
     wire_.clear();
     if (n == 0) return {};
-    return client_->roundtrip(wire, n, Duration::zero());
+    std::vector<Reply> out;
+    client_->roundtrip(wire, n, Duration::zero(), &out, nullptr);
+    return out;
 }
 
 // ---- Subscriber --------------------------------------------------------------------

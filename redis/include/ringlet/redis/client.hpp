@@ -313,7 +313,9 @@ class Client {
   private:
     friend class Pipeline;
     friend struct Subscriber::State;
-    std::vector<Reply> roundtrip(std::string_view wire, std::size_t replies, Duration extra);
+    // Writes `wire`, reads `replies` replies into *many (or one into *one).
+    void roundtrip(std::string_view wire, std::size_t replies, Duration extra,
+                   std::vector<Reply>* many, Reply* one);
     std::unique_ptr<Impl> impl_;
 };
 
