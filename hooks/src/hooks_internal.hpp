@@ -76,6 +76,7 @@ struct RealFunctions {
     int (*dup2)(int, int);
     int (*dup3)(int, int, int);
     int (*fcntl)(int, int, ...);
+    int (*ioctl)(int, unsigned long, ...);
     int (*setsockopt)(int, int, int, const void*, socklen_t);
     int (*flock)(int, int);
     pid_t (*waitpid)(pid_t, int*, int);
@@ -116,13 +117,14 @@ struct FdInfo {
     Duration recv_timeout = Duration::zero();  // SO_RCVTIMEO; zero = none
     Duration send_timeout = Duration::zero();  // SO_SNDTIMEO
     std::uint32_t generation = 0;              // bumped by each hooked close
+    bool nonblocking = false;                  // the caller's O_NONBLOCK (sockets)
 };
 
 // The entry for `fd`, probed if unknown (fds past the table are probed each time).
 FdInfo fd_info(int fd) noexcept;
-void fd_forget(int fd) noexcept;                // closed, or replaced by dup2
-void fd_reprobe(int fd) noexcept;               // flags changed: learn it again
-void fd_created(int fd, FdKind kind) noexcept;  // a new socket: no timeouts yet
+void fd_forget(int fd) noexcept;                                  // closed, or replaced by dup2
+void fd_reprobe(int fd) noexcept;                                 // flags changed: learn it again
+void fd_created(int fd, FdKind kind, bool nonblocking) noexcept;  // a new socket
 void fd_set_timeout(int fd, bool send, Duration d) noexcept;
 std::uint32_t fd_generation(int fd) noexcept;
 

@@ -10,8 +10,11 @@
 #include <algorithm>
 #include <cstdarg>
 #include <fcntl.h>
+#include <signal.h>
 #include <unistd.h>
 #include <vector>
+
+#include <sys/ioctl.h>
 
 #include "hooks_internal.hpp"
 
@@ -62,17 +65,20 @@ ssize_t socket_recv(TaskControlBlock* t, int fd, const FdInfo& info, msghdr* msg
     std::size_t total = 0;
     TimePoint deadline = TimePoint::min();
     for (;;) {
-        ssize_t n = real().recvmsg(fd, &part, flags | MSG_DONTWAIT);
-        if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
+        ssize_t n;
+        if (info.nonblocking) {
+            n = real().recvmsg(fd, &part, flags);  // the caller's own semantics, EAGAIN included
+            if (n < 0) return total > 0 ? ssize_t(total) : -1;
+        } else {
             if (total == 0) {
                 if (const int again = repeated_interrupt(t)) return fail(again);
             }
-            if (caller_nonblocking(fd)) return total > 0 ? ssize_t(total) : fail(EAGAIN);
             if (deadline == TimePoint::min()) deadline = deadline_for(info.recv_timeout);
-            // The backend does the receive itself (one SQE on io_uring).
+            // The backend receives itself, as TcpStream::read does (one SQE
+            // on io_uring; a non-blocking try, then a readiness wait, on epoll).
             IoRequest r{IoOpcode::recvmsg, fd};
             r.msg = &part;
-            r.flags = flags & ~MSG_DONTWAIT;
+            r.flags = flags;
             Interrupt why = Interrupt::none;
             const std::uint32_t generation = fd_generation(fd);
             ops_begin(fd);
@@ -80,12 +86,11 @@ ssize_t socket_recv(TaskControlBlock* t, int fd, const FdInfo& info, msghdr* msg
             ops_end(fd);
             if (fd_generation(fd) != generation) return total > 0 ? ssize_t(total) : fail(EBADF);
             if (res < 0) {
+                if (res == -ENOTSOCK) fd_reprobe(fd);  // a stale entry: another file now
                 if (total > 0) return ssize_t(total);
                 return fail(wait_errno(t, res, why, ETIMEDOUT, EAGAIN));
             }
             n = res;
-        } else if (n < 0) {
-            return total > 0 ? ssize_t(total) : -1;
         }
         total += static_cast<std::size_t>(n);
         if (!wait_all || n == 0 || total >= want) {
@@ -112,33 +117,35 @@ ssize_t socket_send(TaskControlBlock* t, int fd, const FdInfo& info, const msghd
     msghdr part = *msg;
     std::size_t total = 0;
     TimePoint deadline = TimePoint::min();
-    int nonblocking = -1;  // the caller's O_NONBLOCK, read when first needed
+    if (info.nonblocking) return real().sendmsg(fd, msg, flags);  // the caller's own semantics
     for (;;) {
-        const ssize_t n = real().sendmsg(fd, &part, flags | MSG_DONTWAIT);
-        if (n >= 0) {
-            total += static_cast<std::size_t>(n);
-            if (info.kind != FdKind::stream || total >= want) return ssize_t(total);
-            if (nonblocking < 0) nonblocking = caller_nonblocking(fd);
-            if (nonblocking) return ssize_t(total);  // a short write, as the caller asked
-            if (rest.empty()) rest.assign(msg->msg_iov, msg->msg_iov + msg->msg_iovlen);
-            advance(rest, first, static_cast<std::size_t>(n));
-            part.msg_iov = rest.data() + first;
-            part.msg_iovlen = rest.size() - first;
-            continue;
-        }
-        if (errno != EAGAIN && errno != EWOULDBLOCK) return total > 0 ? ssize_t(total) : -1;
         if (total == 0) {
             if (const int again = repeated_interrupt(t)) return fail(again);
         }
-        if (nonblocking < 0) nonblocking = caller_nonblocking(fd);
-        if (nonblocking) return total > 0 ? ssize_t(total) : fail(EAGAIN);
         if (deadline == TimePoint::min()) deadline = deadline_for(info.send_timeout);
+        // The backend sends, as TcpStream::write does (one SQE on io_uring).
+        IoRequest r{IoOpcode::sendmsg, fd};
+        r.msg = &part;
+        r.flags = flags;
         Interrupt why = Interrupt::none;
-        const long res = wait_fd(fd, POLLOUT, deadline, &why);
+        const std::uint32_t generation = fd_generation(fd);
+        ops_begin(fd);
+        const long res = rt().perform(r, deadline, &why);
+        ops_end(fd);
+        if (fd_generation(fd) != generation) return total > 0 ? ssize_t(total) : fail(EBADF);
         if (res < 0) {
             if (total > 0) return ssize_t(total);
+            // The backend sends with MSG_NOSIGNAL; libc's send raises SIGPIPE.
+            if (res == -EPIPE && (flags & MSG_NOSIGNAL) == 0) ::raise(SIGPIPE);
+            if (res == -ENOTSOCK) fd_reprobe(fd);
             return fail(wait_errno(t, res, why, ETIMEDOUT, EAGAIN));
         }
+        total += static_cast<std::size_t>(res);
+        if (info.kind != FdKind::stream || total >= want) return ssize_t(total);
+        if (rest.empty()) rest.assign(msg->msg_iov, msg->msg_iov + msg->msg_iovlen);
+        advance(rest, first, static_cast<std::size_t>(res));
+        part.msg_iov = rest.data() + first;
+        part.msg_iovlen = rest.size() - first;
     }
 }
 
@@ -233,7 +240,7 @@ int hooked_accept(int fd, sockaddr* addr, socklen_t* addrlen, int flags) {
     const int fl = real().fcntl(fd, F_GETFL);
     if (!is_socket(info.kind) || fl < 0 || (fl & O_NONBLOCK) != 0) {
         const int res = real().accept4(fd, addr, addrlen, flags);
-        if (res >= 0) fd_created(res, info.kind);
+        if (res >= 0) fd_created(res, info.kind, (flags & SOCK_NONBLOCK) != 0);
         return res;
     }
     const TimePoint deadline = deadline_for(info.recv_timeout);
@@ -241,7 +248,7 @@ int hooked_accept(int fd, sockaddr* addr, socklen_t* addrlen, int flags) {
         const int res = static_cast<int>(
             with_nonblock(fd, fl, [&] { return real().accept4(fd, addr, addrlen, flags); }));
         if (res >= 0) {
-            fd_created(res, info.kind);
+            fd_created(res, info.kind, (flags & SOCK_NONBLOCK) != 0);
             return res;
         }
         if (errno != EAGAIN && errno != EWOULDBLOCK) return -1;
@@ -261,7 +268,8 @@ extern "C" {
 int socket(int domain, int type, int protocol) {
     const int fd = real().socket(domain, type, protocol);
     if (fd >= 0) {
-        fd_created(fd, (type & 0xf) == SOCK_STREAM ? FdKind::stream : FdKind::datagram);
+        fd_created(fd, (type & 0xf) == SOCK_STREAM ? FdKind::stream : FdKind::datagram,
+                   (type & SOCK_NONBLOCK) != 0);
     }
     return fd;
 }
@@ -270,8 +278,8 @@ int socketpair(int domain, int type, int protocol, int sv[2]) {
     const int res = real().socketpair(domain, type, protocol, sv);
     if (res == 0) {
         const FdKind kind = (type & 0xf) == SOCK_STREAM ? FdKind::stream : FdKind::datagram;
-        fd_created(sv[0], kind);
-        fd_created(sv[1], kind);
+        fd_created(sv[0], kind, (type & SOCK_NONBLOCK) != 0);
+        fd_created(sv[1], kind, (type & SOCK_NONBLOCK) != 0);
     }
     return res;
 }
@@ -499,6 +507,17 @@ int hooked_fcntl64(int fd, int cmd, ...) {
     const int res = real().fcntl(fd, cmd, arg);
     if (res >= 0 && (cmd == F_DUPFD || cmd == F_DUPFD_CLOEXEC)) fd_forget(res);
     if (res >= 0 && cmd == F_SETFL) fd_reprobe(fd);
+    return res;
+}
+
+// FIONBIO sets O_NONBLOCK too: the hooks learn the fd's flags again.
+int ioctl(int fd, unsigned long request, ...) {
+    va_list ap;
+    va_start(ap, request);
+    void* arg = va_arg(ap, void*);
+    va_end(ap);
+    const int res = real().ioctl(fd, request, arg);
+    if (res == 0 && request == FIONBIO) fd_reprobe(fd);
     return res;
 }
 

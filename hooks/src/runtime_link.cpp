@@ -65,6 +65,7 @@ void resolve_all() noexcept {
     RINGLET_RESOLVE(dup2);
     RINGLET_RESOLVE(dup3);
     RINGLET_RESOLVE(fcntl);
+    RINGLET_RESOLVE(ioctl);
     RINGLET_RESOLVE(setsockopt);
     RINGLET_RESOLVE(flock);
     RINGLET_RESOLVE(waitpid);
@@ -86,6 +87,7 @@ struct FdSlot {
     std::atomic<std::int64_t> recv_ns{0};
     std::atomic<std::int64_t> send_ns{0};
     std::atomic<std::uint32_t> generation{0};
+    std::atomic<bool> nonblocking{false};
 };
 
 FdSlot fd_slots[table_fds];  // zero pages until touched
@@ -109,6 +111,8 @@ FdInfo probe(int fd) noexcept {
         socklen_t len = sizeof type;
         ::getsockopt(fd, SOL_SOCKET, SO_TYPE, &type, &len);
         info.kind = type == SOCK_STREAM ? FdKind::stream : FdKind::datagram;
+        const int flags = table.fcntl(fd, F_GETFL);
+        info.nonblocking = flags >= 0 && (flags & O_NONBLOCK) != 0;
         info.recv_timeout = read_timeout(fd, SO_RCVTIMEO);
         info.send_timeout = read_timeout(fd, SO_SNDTIMEO);
     } else if (S_ISREG(st.st_mode) || S_ISDIR(st.st_mode) || S_ISBLK(st.st_mode)) {
@@ -150,10 +154,12 @@ FdInfo fd_info(int fd) noexcept {
         info = probe(fd);
         s.recv_ns.store(info.recv_timeout.count(), std::memory_order_relaxed);
         s.send_ns.store(info.send_timeout.count(), std::memory_order_relaxed);
+        s.nonblocking.store(info.nonblocking, std::memory_order_relaxed);
         s.kind.store(info.kind, std::memory_order_release);
     } else {
         info.recv_timeout = Duration(s.recv_ns.load(std::memory_order_relaxed));
         info.send_timeout = Duration(s.send_ns.load(std::memory_order_relaxed));
+        info.nonblocking = s.nonblocking.load(std::memory_order_relaxed);
     }
     info.generation = s.generation.load(std::memory_order_acquire);
     return info;
@@ -171,9 +177,10 @@ void fd_reprobe(int fd) noexcept {
     fd_slots[fd].kind.store(FdKind::unknown, std::memory_order_release);
 }
 
-void fd_created(int fd, FdKind kind) noexcept {
+void fd_created(int fd, FdKind kind, bool nonblocking) noexcept {
     if (fd < 0 || fd >= table_fds) return;
     FdSlot& s = fd_slots[fd];
+    s.nonblocking.store(nonblocking, std::memory_order_relaxed);
     s.recv_ns.store(0, std::memory_order_relaxed);
     s.send_ns.store(0, std::memory_order_relaxed);
     s.kind.store(kind, std::memory_order_release);
