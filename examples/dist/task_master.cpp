@@ -1,4 +1,4 @@
-// examples/dist/task_master.cpp — seed 000 "十、分布式进程" task_master, over Redis.
+// examples/dist/task_master.cpp — multiprocessing.managers' task_master, over Redis.
 //
 // Seed 000's task_master.py serves two queues with a BaseManager on one
 // machine: put 10 random numbers in the task queue, read 10 results back.

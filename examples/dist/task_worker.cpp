@@ -1,4 +1,4 @@
-// examples/dist/task_worker.cpp — seed 000 "十、分布式进程" task_worker, over Redis.
+// examples/dist/task_worker.cpp — multiprocessing.managers' task_worker, over Redis.
 //
 // Seed 000's task_worker.py connects to the master's manager, takes numbers
 // from the task queue and puts "n * n = n²" in the result queue. Here the
