@@ -124,14 +124,7 @@ class Channel {
                 return true;
             }
             if (const std::size_t n = count_.load(std::memory_order_relaxed); n < capacity_) {
-                if (n == slots_) {
-                    try {
-                        grow();  // rare: the buffer doubles, so O(1) amortised
-                    } catch (...) {
-                        lock_.unlock();  // bad_alloc: nothing was sent
-                        throw;
-                    }
-                }
+                if (n == slots_) grow_locked();  // rare: the buffer doubles, O(1) amortised
                 push(std::move(value));
                 lock_.unlock();
                 return true;
@@ -195,6 +188,17 @@ class Channel {
         if (at >= slots_) at -= slots_;
         buffer_[at].emplace(std::move(value));
         count_.store(n + 1, std::memory_order_relaxed);
+    }
+
+    // grow() out of line, so that the send path stays small; on bad_alloc it
+    // releases the lock (nothing was sent) and rethrows.
+    [[gnu::noinline, gnu::cold]] void grow_locked() {
+        try {
+            grow();
+        } catch (...) {
+            lock_.unlock();
+            throw;
+        }
     }
 
     // The ring is full (count == slots_ < capacity_): doubles it, up to the
