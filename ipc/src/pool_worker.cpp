@@ -27,30 +27,12 @@
 #include <ringlet/time.hpp>
 
 #include "child_exit.hpp"
+#include "describe_exception.hpp"
 #include "pool_core.hpp"
 
 namespace ringlet::ipc::detail {
 
 namespace {
-
-// The current exception as (demangled type, what()). Call inside a catch.
-std::pair<std::string, std::string> current_exception_parts() {
-    std::string type = "unknown exception";
-    if (const std::type_info* t = abi::__cxa_current_exception_type()) {
-        int status = 0;
-        std::unique_ptr<char, void (*)(void*)> name(
-            abi::__cxa_demangle(t->name(), nullptr, nullptr, &status), std::free);
-        type = status == 0 && name ? name.get() : t->name();
-    }
-    std::string message;
-    try {
-        throw;
-    } catch (const std::exception& e) {
-        message = e.what();
-    } catch (...) {
-    }
-    return {std::move(type), std::move(message)};
-}
 
 void write_error(Writer& out, std::uint64_t id, const std::pair<std::string, std::string>& error) {
     out.bytes().clear();
@@ -69,7 +51,7 @@ void run_worker(PoolCore::Impl& pool, std::uint32_t slot, pid_t server) {
         try {
             pool.options.initializer();
         } catch (...) {
-            write_error(out, initializer_failed_id, current_exception_parts());
+            write_error(out, initializer_failed_id, ringlet::detail::exception_parts(std::current_exception()));
             pool.results.put(out.bytes(), TimePoint::max());
             std::_Exit(1);
         }
@@ -92,7 +74,7 @@ void run_worker(PoolCore::Impl& pool, std::uint32_t slot, pid_t server) {
             invoker(static_cast<std::uintptr_t>(header[2]), in, out);
             in.expect_end();
         } catch (...) {
-            write_error(out, header[0], current_exception_parts());
+            write_error(out, header[0], ringlet::detail::exception_parts(std::current_exception()));
         }
         if (out.size() > limit) {
             write_error(out, header[0],

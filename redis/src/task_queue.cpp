@@ -18,6 +18,8 @@
 #include <ringlet/task.hpp>
 #include <ringlet/time.hpp>
 
+#include "describe_exception.hpp"
+
 namespace ringlet::redis {
 
 std::string default_consumer_name() {
@@ -60,25 +62,6 @@ return 0
 )lua";
 
 constexpr std::string_view group_name = "workers";
-
-// The current exception as (demangled type, what()). Call inside a catch.
-std::pair<std::string, std::string> current_exception_parts() {
-    std::string type = "unknown exception";
-    if (const std::type_info* t = abi::__cxa_current_exception_type()) {
-        int status = 0;
-        std::unique_ptr<char, void (*)(void*)> name(
-            abi::__cxa_demangle(t->name(), nullptr, nullptr, &status), std::free);
-        type = status == 0 && name ? name.get() : t->name();
-    }
-    std::string message;
-    try {
-        throw;
-    } catch (const std::exception& e) {
-        message = e.what();
-    } catch (...) {
-    }
-    return {std::move(type), std::move(message)};
-}
 
 std::string seconds_of(Duration d) {
     const auto s = std::chrono::duration_cast<std::chrono::seconds>(d).count();
@@ -183,7 +166,7 @@ struct TaskQueue::State {
         } catch (const ipc::RemoteError& e) {
             return ipc::encode(detail::Outcome{1, e.type_name(), e.message()});
         } catch (...) {
-            auto [type, message] = current_exception_parts();
+            auto [type, message] = ringlet::detail::exception_parts(std::current_exception());
             return ipc::encode(detail::Outcome{1, std::move(type), std::move(message)});
         }
     }

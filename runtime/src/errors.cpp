@@ -4,6 +4,7 @@
 
 #include <cstdio>
 #include <cstdlib>
+#include <memory>
 #include <typeinfo>
 
 #include "check.hpp"
@@ -42,6 +43,28 @@ std::string describe_exception(std::exception_ptr e) noexcept {
     } catch (...) {
     }
     return "unknown exception";
+}
+
+std::pair<std::string, std::string> exception_parts(std::exception_ptr e) {
+    std::string type = "unknown exception";
+    std::string message;
+    try {
+        std::rethrow_exception(e);
+    } catch (...) {
+        if (const std::type_info* t = abi::__cxa_current_exception_type()) {
+            int status = 0;
+            std::unique_ptr<char, void (*)(void*)> name(
+                abi::__cxa_demangle(t->name(), nullptr, nullptr, &status), std::free);
+            type = status == 0 && name ? name.get() : t->name();
+        }
+        try {
+            throw;
+        } catch (const std::exception& ex) {
+            message = ex.what();
+        } catch (...) {
+        }
+    }
+    return {std::move(type), std::move(message)};
 }
 
 }  // namespace detail
