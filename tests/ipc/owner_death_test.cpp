@@ -6,17 +6,16 @@
 // the Manager server must die with it; the non-daemon child keeps running,
 // as in Python, until the test lets it finish. The test process is a child
 // subreaper, so the orphans are re-parented to it and reaped here.
+#include <array>
+#include <cstdio>
+#include <gtest/gtest.h>
 #include <poll.h>
 #include <signal.h>
+#include <unistd.h>
+
 #include <sys/prctl.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
-#include <unistd.h>
-
-#include <array>
-#include <cstdio>
-
-#include <gtest/gtest.h>
 
 #include <ringlet/ipc.hpp>
 #include <ringlet/ringlet.hpp>

@@ -8,23 +8,22 @@
 // This binary defines syscall(2) itself (an executable's definition wins over
 // libc's for every call in the process), so the kill lands at exactly that
 // instant rather than at a random one.
-#include <dlfcn.h>
-#include <linux/futex.h>
-#include <signal.h>
-#include <sys/syscall.h>
-#include <sys/wait.h>
-#include <unistd.h>
-
 #include <atomic>
-#include <cstdarg>
 #include <chrono>
+#include <cstdarg>
+#include <dlfcn.h>
 #include <fstream>
 #include <functional>
 #include <future>
+#include <gtest/gtest.h>
+#include <signal.h>
 #include <string>
 #include <thread>
+#include <unistd.h>
 
-#include <gtest/gtest.h>
+#include <linux/futex.h>
+#include <sys/syscall.h>
+#include <sys/wait.h>
 
 #include <ringlet/ipc.hpp>
 #include <ringlet/ringlet.hpp>

@@ -16,17 +16,16 @@
 // fds, threads, RSS and live descendants. After the first (warm-up) round
 // the fds, threads and descendants must stay exactly flat and RSS within
 // 32 MiB; any failure or growth prints what grew and exits 1.
-#include <dirent.h>
-#include <signal.h>
-#include <unistd.h>
-
 #include <atomic>
 #include <chrono>
 #include <cstdio>
 #include <cstdlib>
+#include <dirent.h>
 #include <fstream>
 #include <random>
+#include <signal.h>
 #include <string>
+#include <unistd.h>
 #include <vector>
 
 #include <ringlet/ipc.hpp>
@@ -146,7 +145,8 @@ void pool_load(const std::atomic<bool>& stop, long& lost) {
     int next = 0;
     while (!stop) {
         std::vector<std::pair<int, ipc::AsyncResult<int>>> batch;
-        for (int i = 0; i < 16; ++i, ++next) batch.emplace_back(next, pool.apply_async(square_or_die, next));
+        for (int i = 0; i < 16; ++i, ++next)
+            batch.emplace_back(next, pool.apply_async(square_or_die, next));
         for (auto& [x, r] : batch) {
             try {
                 if (r.get() != x * x) fail("pool: wrong result");
@@ -166,7 +166,8 @@ void queue_load(const std::atomic<bool>& stop, long& kills) {
     std::mt19937 rng(42);
     while (!stop) {
         ipc::Process producer([&q] {
-            for (std::uint32_t i = 0;; ++i) q.put(std::string(16 + i % 200, 'q') + std::to_string(i));
+            for (std::uint32_t i = 0;; ++i)
+                q.put(std::string(16 + i % 200, 'q') + std::to_string(i));
         });
         producer.start();
         // Drain a random number of messages while it runs, then kill it.
@@ -225,18 +226,26 @@ int main(int argc, char** argv) {
             loads.join();
         });
         const Sample s = sample();
-        std::printf("soak round %d: %ld echo round trips, %ld WorkerLost, %ld producer kills, "
-                    "%ld managers | fds %ld threads %ld rss %ld KiB descendants %ld\n",
-                    ++round, round_trips, lost, kills, managers, s.fds, s.threads, s.rss_kib,
-                    s.descendants);
+        std::printf(
+            "soak round %d: %ld echo round trips, %ld WorkerLost, %ld producer kills, "
+            "%ld managers | fds %ld threads %ld rss %ld KiB descendants %ld\n",
+            ++round, round_trips, lost, kills, managers, s.fds, s.threads, s.rss_kib,
+            s.descendants);
         std::fflush(stdout);
-        if (s.descendants != 0) fail(std::to_string(s.descendants) + " descendants left between rounds");
+        if (s.descendants != 0)
+            fail(std::to_string(s.descendants) + " descendants left between rounds");
         if (!baseline) {
             baseline = s;
         } else {
-            if (s.fds != baseline->fds) fail("open fds changed: " + std::to_string(baseline->fds) + " -> " + std::to_string(s.fds));
-            if (s.threads != baseline->threads) fail("threads changed: " + std::to_string(baseline->threads) + " -> " + std::to_string(s.threads));
-            if (s.rss_kib > baseline->rss_kib + 32 * 1024) fail("RSS grew: " + std::to_string(baseline->rss_kib) + " -> " + std::to_string(s.rss_kib) + " KiB");
+            if (s.fds != baseline->fds)
+                fail("open fds changed: " + std::to_string(baseline->fds) + " -> " +
+                     std::to_string(s.fds));
+            if (s.threads != baseline->threads)
+                fail("threads changed: " + std::to_string(baseline->threads) + " -> " +
+                     std::to_string(s.threads));
+            if (s.rss_kib > baseline->rss_kib + 32 * 1024)
+                fail("RSS grew: " + std::to_string(baseline->rss_kib) + " -> " +
+                     std::to_string(s.rss_kib) + " KiB");
         }
     } while (!failed && std::chrono::steady_clock::now() < end);
     std::printf("soak: %s after %d rounds\n", failed ? "FAILED" : "flat", round);
