@@ -44,6 +44,7 @@ passed=0
 failed=0
 skipped=0
 status=0
+failures=()  # "label: test" for each failed or timed-out test, printed at the end
 
 # configure BUILD_DIR MESON_ARGS...
 configure() {
@@ -70,6 +71,10 @@ run_suite() {
     skip=$(awk '/^Skipped:/ {print $2}' "$log" | tail -n1)
     local timeout_count
     timeout_count=$(awk '/^Timeout:/ {print $2}' "$log" | tail -n1)
+    local name
+    while read -r name; do
+        failures+=("$label: $name")
+    done < <(grep -E '^ *[0-9]+/[0-9]+ .* (FAIL|TIMEOUT|ERROR) ' "$log" | tr -s ' ' | sed 's/^ //')
     rm -f "$log"
     passed=$((passed + ${ok:-0}))
     failed=$((failed + ${fail:-0} + ${timeout_count:-0}))
@@ -134,6 +139,9 @@ if ((fuzz_seconds > 0)); then
     bash scripts/fuzz.sh "$fuzz_seconds" 2>&1 | tee "$log"
     rc=${PIPESTATUS[0]}
     line=$(grep -E '^[0-9]+ passed, [0-9]+ failed' "$log" | tail -n1)
+    while read -r name; do
+        failures+=("fuzz: $name")
+    done < <(awk '/^fuzz: .* FAILED/ {print $2}' "$log")
     rm -f "$log"
     fuzz_ok=$(awk '{print $1}' <<<"$line")
     fuzz_fail=$(awk '{print $3}' <<<"$line")
@@ -164,10 +172,15 @@ if ninja -C build-test bench/compare/compare_models >/dev/null &&
     passed=$((passed + 1))
 else
     echo "bench/compare --smoke failed" >&2
+    failures+=("bench/compare --smoke")
     status=1
     failed=$((failed + 1))
 fi
 
 echo
+if ((${#failures[@]} > 0)); then
+    echo "failed:"
+    printf '  %s\n' "${failures[@]}"
+fi
 echo "$passed passed, $failed failed, $skipped skipped"
 exit $status
