@@ -9,10 +9,12 @@
 //
 //   echo_server [--host H] [--port P] [--max-connections N]
 //   echo_server --smoke     # in-process self-check: a few client tasks, exit 0
+//   kill -QUIT <pid>        # every thread lists its tasks on stderr
 //
 // It is also the ringlet side of bench/echo/echo_compare.sh.
 #include <array>
 #include <charconv>
+#include <csignal>
 #include <cstddef>
 #include <cstdio>
 #include <cstdlib>
@@ -97,7 +99,7 @@ void echo(TcpStream stream) {
     std::array<std::byte, 64 * 1024> buf;
     for (;;) {
         const std::size_t n = stream.read(buf);  // suspends this task only
-        if (n == 0) return;                       // the peer closed: done
+        if (n == 0) return;                      // the peer closed: done
         stream.write_all(std::span(buf.data(), n));
     }
 }
@@ -154,16 +156,20 @@ int main(int argc, char** argv) {
         // the same port: the kernel spreads connections over the threads (the
         // thread-per-core model). --threads 1 is a plain single scheduler.
         const bool many = args.threads > 1;
-        ringlet::run_threads(args.threads, [&](std::size_t index) {
-            TcpListener listener =
-                TcpListener::bind(args.host, static_cast<std::uint16_t>(args.port), 1024, many);
-            if (index == 0) {
-                std::printf("echo_server: listening on %s with %zu thread(s)\n",
-                            listener.local_address().to_string().c_str(), args.threads);
-                std::fflush(stdout);
-            }
-            ringlet::net::serve(listener, echo, args.max_connections);
-        });
+        ringlet::run_threads(
+            args.threads,
+            [&](std::size_t index) {
+                TcpListener listener =
+                    TcpListener::bind(args.host, static_cast<std::uint16_t>(args.port), 1024, many);
+                if (index == 0) {
+                    std::printf("echo_server: listening on %s with %zu thread(s)\n",
+                                listener.local_address().to_string().c_str(), args.threads);
+                    std::fflush(stdout);
+                }
+                ringlet::net::serve(listener, echo, args.max_connections);
+            },
+            ringlet::ThreadsOptions{
+                .scheduler = {.dump_signal = SIGQUIT}});  // kill -QUIT: a task dump
         return 0;
     } catch (const std::exception& e) {
         std::fprintf(stderr, "echo_server: %s\n", e.what());

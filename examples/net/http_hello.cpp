@@ -21,8 +21,10 @@
 //
 //   http_hello [--host H] [--port P]     # default 127.0.0.1:8080
 //   http_hello --smoke                   # in-process client tasks check it, exit 0
+//   kill -QUIT <pid>                     # every thread lists its tasks on stderr
 #include <array>
 #include <charconv>
+#include <csignal>
 #include <cstddef>
 #include <cstdint>
 #include <cstdio>
@@ -51,10 +53,10 @@ using namespace std::chrono_literals;
 using ringlet::net::TcpListener;
 using ringlet::net::TcpStream;
 
-using http::max_head;                                  // request line + headers
-constexpr std::size_t in_capacity = max_head + 4096;   // a read always has room
+using http::max_head;                                 // request line + headers
+constexpr std::size_t in_capacity = max_head + 4096;  // a read always has room
 constexpr std::size_t out_capacity = 32 * 1024;
-constexpr std::size_t max_response = 512;               // bound on one answer's size
+constexpr std::size_t max_response = 512;  // bound on one answer's size
 constexpr std::string_view hello_body = "Hello, World!\n";
 constexpr auto header_timeout = 10s;     // a request head, from its first byte
 constexpr auto keepalive_timeout = 30s;  // an idle keep-alive connection
@@ -84,7 +86,7 @@ using http::Request;
 
 // "Date: ..." formatted once per second, shared by every connection (one thread).
 class DateHeader {
-public:
+  public:
     std::string_view get() noexcept {
         timespec now{};
         ::clock_gettime(CLOCK_REALTIME_COARSE, &now);
@@ -92,12 +94,13 @@ public:
             second_ = now.tv_sec;
             tm parts{};
             ::gmtime_r(&now.tv_sec, &parts);
-            size_ = std::strftime(text_, sizeof text_, "Date: %a, %d %b %Y %H:%M:%S GMT\r\n", &parts);
+            size_ =
+                std::strftime(text_, sizeof text_, "Date: %a, %d %b %Y %H:%M:%S GMT\r\n", &parts);
         }
         return {text_, size_};
     }
 
-private:
+  private:
     char text_[64] = {};
     std::size_t size_ = 0;
     time_t second_ = -1;
@@ -107,7 +110,7 @@ DateHeader date_header;
 
 // Collects the answers to one batch of requests, then sends them in one write.
 class ResponseBuffer {
-public:
+  public:
     explicit ResponseBuffer(TcpStream& stream) noexcept : stream_(stream) {}
 
     // Answers one request (status 200, 404, 405 or 400).
@@ -115,19 +118,35 @@ public:
         if (out_capacity - size_ < max_response) flush();
         if (size_ == 0) date_ = date_header.get();  // once per batch, not per answer
         switch (status) {
-            case 200: append("HTTP/1.1 200 OK\r\n"); break;
-            case 404: append("HTTP/1.1 404 Not Found\r\n"); break;
-            case 405: append("HTTP/1.1 405 Method Not Allowed\r\nAllow: GET, HEAD\r\n"); break;
-            default: append("HTTP/1.1 400 Bad Request\r\n"); break;
+            case 200:
+                append("HTTP/1.1 200 OK\r\n");
+                break;
+            case 404:
+                append("HTTP/1.1 404 Not Found\r\n");
+                break;
+            case 405:
+                append("HTTP/1.1 405 Method Not Allowed\r\nAllow: GET, HEAD\r\n");
+                break;
+            default:
+                append("HTTP/1.1 400 Bad Request\r\n");
+                break;
         }
         append("Server: ringlet\r\n");
         append(date_);
         std::string_view body;
         switch (status) {
-            case 200: body = hello_body; break;
-            case 404: body = "Not Found\n"; break;
-            case 405: body = "Method Not Allowed\n"; break;
-            default: body = "Bad Request\n"; break;
+            case 200:
+                body = hello_body;
+                break;
+            case 404:
+                body = "Not Found\n";
+                break;
+            case 405:
+                body = "Method Not Allowed\n";
+                break;
+            default:
+                body = "Bad Request\n";
+                break;
         }
         append("Content-Type: text/plain\r\nContent-Length: ");
         char digits[8];
@@ -150,7 +169,7 @@ public:
         size_ = 0;
     }
 
-private:
+  private:
     void append(std::string_view s) noexcept {
         std::memcpy(buf_.data() + size_, s.data(), s.size());
         size_ += s.size();
@@ -186,9 +205,9 @@ void lingering_close(TcpStream& stream) noexcept {
 void serve_connection(TcpStream stream, ringlet::net::ServeConnection& connection) {
     stream.set_nodelay();
     std::array<char, in_capacity> in;
-    std::size_t begin = 0, end = 0;  // unparsed bytes are in[begin, end)
-    std::size_t scanned = 0;         // see parse_request
-    std::uint64_t skip = 0;          // request body bytes still to discard
+    std::size_t begin = 0, end = 0;         // unparsed bytes are in[begin, end)
+    std::size_t scanned = 0;                // see parse_request
+    std::uint64_t skip = 0;                 // request body bytes still to discard
     ringlet::TimePoint request_deadline{};  // for the request under way
     ResponseBuffer out(stream);
     try {
@@ -273,7 +292,7 @@ struct Response {
 };
 
 class TestClient {
-public:
+  public:
     explicit TestClient(std::uint16_t port) : stream_(TcpStream::connect("127.0.0.1", port)) {}
 
     void send(std::string_view text) { stream_.write_all(text); }
@@ -286,8 +305,7 @@ public:
         if (r.head.compare(0, 9, "HTTP/1.1 ") != 0) throw std::runtime_error("bad status line");
         r.status = std::stoi(r.head.substr(9, 3));
         const std::size_t cl = r.head.find("Content-Length: ");
-        const std::size_t length =
-            cl == std::string::npos ? 0 : std::stoul(r.head.substr(cl + 16));
+        const std::size_t length = cl == std::string::npos ? 0 : std::stoul(r.head.substr(cl + 16));
         buf_.erase(0, head_end + 4);
         if (!head_request) {
             while (buf_.size() < length) fill();
@@ -308,7 +326,7 @@ public:
         }
     }
 
-private:
+  private:
     void fill() {
         std::array<char, 4096> b;
         const std::size_t n = stream_.read(std::as_writable_bytes(std::span(b)));
@@ -345,8 +363,9 @@ int smoke() {
             r = c.receive();
             Response r2 = c.receive();
             expect(r.status == 200 && r2.status == 404, "two pipelined GETs answered in order");
-            c.send("HEAD / HTTP/1.1\r\nHost: a\r\n\r\nPOST / HTTP/1.1\r\nHost: a\r\n"
-                   "Content-Length: 5\r\n\r\nhelloGET / HTTP/1.1\r\nHost: a\r\n\r\n");
+            c.send(
+                "HEAD / HTTP/1.1\r\nHost: a\r\n\r\nPOST / HTTP/1.1\r\nHost: a\r\n"
+                "Content-Length: 5\r\n\r\nhelloGET / HTTP/1.1\r\nHost: a\r\n\r\n");
             r = c.receive(/*head_request=*/true);
             r2 = c.receive();
             Response r3 = c.receive();
@@ -396,8 +415,8 @@ int smoke() {
         }
         {  // Headers over 8 KiB.
             TestClient c(port);
-            std::string big = "GET / HTTP/1.1\r\nHost: a\r\nX-Big: " + std::string(9000, 'x') +
-                              "\r\n\r\n";
+            std::string big =
+                "GET / HTTP/1.1\r\nHost: a\r\nX-Big: " + std::string(9000, 'x') + "\r\n\r\n";
             c.send(big);
             expect(c.receive().status == 400 && c.closed_by_server(),
                    "headers over 8 KiB get 400 and close");
@@ -453,23 +472,28 @@ int main(int argc, char** argv) {
                 return 2;
             }
         } else {
-            std::fprintf(stderr, "usage: http_hello [--host H] [--port P] [--threads N] | --smoke\n");
+            std::fprintf(stderr,
+                         "usage: http_hello [--host H] [--port P] [--threads N] | --smoke\n");
             return 2;
         }
     }
     try {
         // --threads N: N schedulers, each with its own SO_REUSEPORT listener
         // (thread per core); the kernel spreads the connections.
-        ringlet::run_threads(threads, [&](std::size_t index) {
-            TcpListener listener =
-                TcpListener::bind(host, static_cast<std::uint16_t>(port), 1024, threads > 1);
-            if (index == 0) {
-                std::printf("http_hello: listening on http://%s/ with %lu thread(s)\n",
-                            listener.local_address().to_string().c_str(), threads);
-                std::fflush(stdout);
-            }
-            ringlet::net::serve(listener, serve_connection, serving);
-        });
+        ringlet::run_threads(
+            threads,
+            [&](std::size_t index) {
+                TcpListener listener =
+                    TcpListener::bind(host, static_cast<std::uint16_t>(port), 1024, threads > 1);
+                if (index == 0) {
+                    std::printf("http_hello: listening on http://%s/ with %lu thread(s)\n",
+                                listener.local_address().to_string().c_str(), threads);
+                    std::fflush(stdout);
+                }
+                ringlet::net::serve(listener, serve_connection, serving);
+            },
+            ringlet::ThreadsOptions{
+                .scheduler = {.dump_signal = SIGQUIT}});  // kill -QUIT: a task dump
         return 0;
     } catch (const std::exception& e) {
         std::fprintf(stderr, "http_hello: %s\n", e.what());

@@ -1,15 +1,17 @@
 #include "scheduler.hpp"
 
-#include <sched.h>
-#include <signal.h>
-#include <unistd.h>
-
 #include <algorithm>
+#include <cerrno>
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
 #include <exception>
 #include <mutex>
+#include <sched.h>
+#include <signal.h>
+#include <sstream>
+#include <string>
+#include <unistd.h>
 
 #include <sys/mman.h>
 
@@ -19,6 +21,7 @@
 #include "check.hpp"
 #include "context_switch.hpp"
 #include "describe_exception.hpp"
+#include "dump_signal.hpp"
 #include "hook_support.hpp"
 #include "park.hpp"
 #include "watchdog.hpp"
@@ -115,6 +118,7 @@ void report_unobserved_failure(const TaskControlBlock* t) noexcept {
 
 Scheduler::Scheduler(const Options& options)
     : previous_(current_), backend_(make_backend(options.backend, options.ring_entries)) {
+    list_scheduler(this, options.dump_signal);     // first: it may throw UsageError
     stacks_ = new StackPool(options.warm_stacks);  // deletes itself after orphan()
     init_thread_context(loop_ctx_);
     install_fault_handler();
@@ -143,6 +147,7 @@ Scheduler::Scheduler(const Options& options)
 }
 
 Scheduler::~Scheduler() {
+    unlist_scheduler(this);
     if (watched_) unwatch_scheduler(this);
     // A thread that pushed a wake-up may still be finishing push_remote().
     while (pushers_.load(std::memory_order_acquire) != 0) ::sched_yield();
@@ -315,7 +320,10 @@ void Scheduler::housekeeping(bool may_block) {
             spin_for_remote(timeout);
         }
         sleeping_.store(true, std::memory_order_seq_cst);
-        if (remote_.load(std::memory_order_seq_cst) != nullptr) timeout = Duration::zero();
+        if (remote_.load(std::memory_order_seq_cst) != nullptr ||
+            dump_requested_.load(std::memory_order_seq_cst)) {
+            timeout = Duration::zero();
+        }
         ++polls_;
         backend_->poll(timeout);
         sleeping_.store(false, std::memory_order_relaxed);
@@ -324,6 +332,36 @@ void Scheduler::housekeeping(bool may_block) {
     }
     if (remote_.load(std::memory_order_relaxed) != nullptr) drain_remote();
     if (!timers_.empty()) fire_timers();
+    if (dump_requested_.load(std::memory_order_relaxed)) [[unlikely]]
+        write_dump();
+}
+
+void Scheduler::request_dump() noexcept {
+    // Dekker with housekeeping(true), like push_remote().
+    dump_requested_.store(true, std::memory_order_seq_cst);
+    if (sleeping_.load(std::memory_order_seq_cst)) backend_->wake();
+}
+
+void Scheduler::write_dump() noexcept {
+    dump_requested_.store(false, std::memory_order_relaxed);
+    try {
+        std::ostringstream out;
+        char name[32] = "?";
+        ::pthread_getname_np(::pthread_self(), name, sizeof name);
+        out << "ringlet: tasks of thread " << ::gettid() << " (" << name << "), "
+            << backend_->name() << ", " << live_ << " live\n";
+        dump_tasks(out);
+        const std::string text = out.str();
+        // One write: the dumps of several threads do not interleave their lines.
+        for (std::size_t done = 0; done < text.size();) {
+            const ssize_t n = ::write(STDERR_FILENO, text.data() + done, text.size() - done);
+            if (n < 0 && errno == EINTR) continue;
+            if (n <= 0) break;
+            done += static_cast<std::size_t>(n);
+        }
+    } catch (...) {
+        // Out of memory while dumping: skip this dump rather than end the loop.
+    }
 }
 
 void Scheduler::spin_for_remote(Duration timeout) noexcept {
@@ -545,10 +583,27 @@ Stats Scheduler::stats() const {
 
 void Scheduler::dump_tasks(std::ostream& out) const {
     static constexpr const char* names[] = {"ready", "running", "waiting", "done"};
+    const TimePoint now = Clock::now();
     for (const TaskControlBlock* t = all_head_; t; t = t->all_next) {
         out << t->id << ' ' << (t->name[0] ? t->name : "-") << ' '
             << names[static_cast<int>(t->state)];
-        if (t->state == TaskState::waiting && t->waiting_on) out << " on " << t->waiting_on;
+        if (t->state == TaskState::waiting && t->waiting_on) {
+            out << " on " << t->waiting_on;
+            if (t->waiting_object) out << ' ' << t->waiting_object;
+            if (t->waiting_fd >= 0) out << " fd " << t->waiting_fd;
+            if (const Holder* h = t->waiting_holder; h && h->held()) {
+                const std::uint64_t task = h->task.load(std::memory_order_relaxed);
+                out << ", held by ";
+                if (task != 0) out << "task " << task << " on ";
+                out << "thread " << h->thread.load(std::memory_order_relaxed);
+            }
+            if (t->waiting_deadline != TimePoint::max()) {
+                const auto left = std::chrono::duration<double>(t->waiting_deadline - now).count();
+                char text[48];
+                std::snprintf(text, sizeof text, ", deadline in %.3f s", left);
+                out << text;
+            }
+        }
         out << '\n';
     }
 }

@@ -13,14 +13,14 @@
 #include <cstdint>
 #include <functional>
 #include <memory>
-#include <vector>
 #include <ostream>
+#include <vector>
+
+#include <boost/context/detail/fcontext.hpp>
 
 #include <ringlet/detail/task_base.hpp>
 #include <ringlet/run.hpp>
 #include <ringlet/stats.hpp>
-
-#include <boost/context/detail/fcontext.hpp>
 
 #include "backend/backend.hpp"
 #include "stack_pool.hpp"
@@ -29,7 +29,7 @@
 namespace ringlet::detail {
 
 class Scheduler {
-public:
+  public:
     explicit Scheduler(const Options& options);
     ~Scheduler();
     Scheduler(const Scheduler&) = delete;
@@ -82,6 +82,9 @@ public:
     static void abandon_after_fork() noexcept;
     Stats stats() const;
     void dump_tasks(std::ostream& out) const;
+    // Any thread (the dump_signal thread): the loop writes a dump to stderr at
+    // its next housekeeping turn, waking first if it sleeps.
+    void request_dump() noexcept;
 
     // Options::blocked_warning (watchdog.hpp). progress() moves at every switch
     // and housekeeping turn; any thread may read it. note_blocking_call() is
@@ -100,7 +103,7 @@ public:
     // Stack-overflow diagnosis from the SIGSEGV handler (async-signal-safe).
     bool guard_hit(const void* addr) const noexcept;
 
-private:
+  private:
     [[noreturn]] static void task_entry(boost::context::detail::transfer_t t) noexcept;
     [[noreturn]] void exit_running() noexcept;
     [[gnu::always_inline]] inline void switch_to(TaskControlBlock* next) noexcept;
@@ -112,6 +115,7 @@ private:
     void drain_remote() noexcept;
     void push_remote(TaskControlBlock* tcb) noexcept;
     void cancel_leftovers() noexcept;
+    void write_dump() noexcept;
     void link(TaskControlBlock* tcb) noexcept;
     void unlink(TaskControlBlock* tcb) noexcept;
 
@@ -124,7 +128,8 @@ private:
     Context loop_ctx_;
     std::atomic<TaskControlBlock*> running_{nullptr};  // relaxed: read by the watchdog
     TaskControlBlock* ended_ = nullptr;
-    TaskControlBlock* main_ = nullptr;  // run()'s main task while the loop runs  // a task that just ended, freed off its stack
+    TaskControlBlock* main_ = nullptr;  // run()'s main task while the loop runs  // a task that
+                                        // just ended, freed off its stack
 
     TaskControlBlock* ready_head_ = nullptr;
     TaskControlBlock* ready_tail_ = nullptr;
@@ -138,9 +143,10 @@ private:
     std::atomic<TaskControlBlock*> remote_{nullptr};
     std::atomic<int> pushers_{0};  // threads inside push_remote()
     std::atomic<bool> sleeping_{false};
+    std::atomic<bool> dump_requested_{false};
 
     void* alt_stack_ = nullptr;
-    StackMemory reserved_;     // between reserve_task() and start()
+    StackMemory reserved_;                    // between reserve_task() and start()
     static constexpr TaskId id_block = 1024;  // ids taken from the process counter at a time
     TaskId next_id_ = 0;
     TaskId id_block_end_ = 0;

@@ -1,13 +1,14 @@
 // wait.cpp — the waiting protocol of detail/waiter.hpp, for tasks and threads.
-#include <linux/futex.h>
-#include <sys/syscall.h>
-#include <unistd.h>
-
 #include <cerrno>
 #include <climits>
 #include <cstdio>
 #include <cstdlib>
 #include <ctime>
+#include <pthread.h>
+#include <unistd.h>
+
+#include <linux/futex.h>
+#include <sys/syscall.h>
 
 #include <ringlet/detail/waiter.hpp>
 #include <ringlet/errors.hpp>
@@ -25,10 +26,24 @@ namespace {
 // the kernel: waking an idle vCPU costs tens of microseconds, a spin far less.
 constexpr int thread_spin_rounds = 200;
 
+// The OS thread id, cached: gettid() is a system call. A forked child's one
+// thread is the forking one, whose cache the atfork handler resets.
+thread_local int cached_thread_id = 0;
+
+int current_thread_id() noexcept {
+    if (cached_thread_id == 0) [[unlikely]] {
+        static const bool registered =
+            ::pthread_atfork(nullptr, nullptr, [] { cached_thread_id = 0; }) == 0;
+        (void)registered;
+        cached_thread_id = static_cast<int>(::gettid());
+    }
+    return cached_thread_id;
+}
+
 long futex(std::atomic<std::uint32_t>* word, int op, std::uint32_t value,
            const timespec* timeout) noexcept {
-    return ::syscall(SYS_futex, reinterpret_cast<std::uint32_t*>(word), op, value, timeout,
-                     nullptr, FUTEX_BITSET_MATCH_ANY);
+    return ::syscall(SYS_futex, reinterpret_cast<std::uint32_t*>(word), op, value, timeout, nullptr,
+                     FUTEX_BITSET_MATCH_ANY);
 }
 
 timespec to_monotonic_timespec(TimePoint t) noexcept {
@@ -83,6 +98,7 @@ WakeReason block_task(Scheduler* s, Waiter& w, TimePoint deadline) noexcept {
         t->waiting_on = nullptr;
         return WakeReason::timeout;
     }
+    t->waiting_deadline = effective;
     TimerEntry timer;
     if (effective != TimePoint::max()) {
         timer.deadline = effective;
@@ -131,6 +147,7 @@ void destroyed_with_waiters(const char* what) noexcept {
 
 void prepare_wait(Waiter& w, const char* what, bool can_interrupt) noexcept {
     w.status = WaitStatus::waiting;
+    w.thread = current_thread_id();
     Scheduler* s = Scheduler::current();
     TaskControlBlock* t = s ? s->running() : nullptr;
     w.task = t;
@@ -139,9 +156,39 @@ void prepare_wait(Waiter& w, const char* what, bool can_interrupt) noexcept {
         return;
     }
     t->waiting_on = what;
+    t->waiting_object = nullptr;
+    t->waiting_holder = nullptr;
+    t->waiting_fd = -1;
     t->wake_reason = WakeReason::none;
     w.token = (++t->park_counter << 1) | (can_interrupt ? 1 : 0);
     t->parked.store(w.token, std::memory_order_seq_cst);
+}
+
+void describe_wait(const Waiter& w, const void* object, const Holder* holder, int fd) noexcept {
+    if (TaskControlBlock* t = w.task) {
+        t->waiting_object = object;
+        t->waiting_holder = holder;
+        t->waiting_fd = fd;
+    }
+}
+
+bool Holder::held_by_caller() const noexcept {
+    if (thread.load(std::memory_order_relaxed) != current_thread_id()) return false;
+    Scheduler* s = Scheduler::current();
+    TaskControlBlock* t = s ? s->running() : nullptr;
+    return task.load(std::memory_order_relaxed) == (t ? t->id : 0);
+}
+
+void Holder::set_to_caller() noexcept {
+    Scheduler* s = Scheduler::current();
+    TaskControlBlock* t = s ? s->running() : nullptr;
+    task.store(t ? t->id : 0, std::memory_order_relaxed);
+    thread.store(current_thread_id(), std::memory_order_relaxed);
+}
+
+void Holder::set_to(const Waiter& w) noexcept {
+    task.store(w.task ? w.task->id : 0, std::memory_order_relaxed);
+    thread.store(w.thread, std::memory_order_relaxed);
 }
 
 WakeReason block(Waiter& w, TimePoint deadline) noexcept {

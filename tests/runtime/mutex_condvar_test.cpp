@@ -97,6 +97,65 @@ RINGLET_TEST(MutexTest, UnlockOfUnlockedThrowsUsageError) {
     m.unlock();
 }
 
+RINGLET_TEST(MutexTest, LockByItsOwnerThrowsUsageErrorInsteadOfDeadlocking) {
+    ringlet::Mutex m;
+    m.lock();
+    EXPECT_THROW(m.lock(), ringlet::UsageError);
+    EXPECT_FALSE(m.try_lock());         // try_lock just fails
+    EXPECT_FALSE(m.try_lock_for(1ms));  // so does a timed wait
+    // Another task is not the owner: it waits, and gets the mutex on unlock.
+    auto other = ringlet::spawn([&] {
+        m.lock();
+        EXPECT_THROW(m.lock(), ringlet::UsageError);  // now it is the owner
+        m.unlock();
+    });
+    ringlet::yield();
+    m.unlock();
+    other.join();
+    EXPECT_TRUE(m.try_lock());
+    m.unlock();
+}
+
+RINGLET_TEST(MutexTest, LockByAPlainThreadOwnerThrowsUsageError) {
+    ringlet::Mutex m;
+    bool threw = false;
+    std::thread th([&] {
+        m.lock();
+        try {
+            m.lock();
+        } catch (const ringlet::UsageError&) {
+            threw = true;
+        }
+        m.unlock();
+    });
+    th.join();
+    EXPECT_TRUE(threw);
+    // A task on the scheduler thread is not that thread's owner record.
+    m.lock();
+    m.unlock();
+}
+
+RINGLET_TEST(MutexTest, OwnershipHandedToAWaiterMakesItTheOwner) {
+    ringlet::Mutex m;
+    m.lock();
+    bool waiter_relock_threw = false;
+    auto waiter = ringlet::spawn([&] {
+        m.lock();  // queued at the yield below; granted by the unlock
+        try {
+            m.lock();
+        } catch (const ringlet::UsageError&) {
+            waiter_relock_threw = true;
+        }
+        m.unlock();
+    });
+    ringlet::yield();
+    m.unlock();  // hands the mutex to `waiter`
+    m.lock();    // the old owner is not the owner any more: it waits, no throw
+    EXPECT_TRUE(waiter_relock_threw);
+    m.unlock();
+    waiter.join();
+}
+
 RINGLET_TEST(MutexTest, TryLockForTimesOut) {
     ringlet::Mutex m;
     m.lock();
@@ -215,9 +274,7 @@ RINGLET_TEST(MutexTest, CancelWhileWaitingOnLock) {
 RINGLET_TEST(MutexTest, LockInTimeoutScopeThrowsTimeoutError) {
     ringlet::Mutex m;
     m.lock();
-    auto waiter = ringlet::spawn([&] {
-        ringlet::with_timeout(10ms, [&] { m.lock(); });
-    });
+    auto waiter = ringlet::spawn([&] { ringlet::with_timeout(10ms, [&] { m.lock(); }); });
     EXPECT_TRUE(waiter.join(10s));
     EXPECT_TRUE(waiter.failed());
     EXPECT_THROW(waiter.get(), ringlet::TimeoutError);

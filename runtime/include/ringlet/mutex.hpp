@@ -3,7 +3,9 @@
 // Mutex satisfies Lockable and TimedLockable (use std::lock_guard,
 // std::unique_lock, std::scoped_lock). Waiting tasks suspend; plain threads
 // block. Ownership passes directly to the longest waiter on unlock (FIFO).
-// Not recursive. Ordering: unlock() happens-before the next lock() returns.
+// Not recursive: lock() by the task or thread that holds it throws UsageError
+// instead of deadlocking. Any task or thread may unlock.
+// Ordering: unlock() happens-before the next lock() returns.
 #pragma once
 
 #include <chrono>
@@ -17,15 +19,15 @@ namespace ringlet {
 class CondVar;
 
 class Mutex {
-public:
+  public:
     Mutex() = default;
     // Aborts with a message if tasks or threads still wait (a caller bug).
     ~Mutex() { detail::check_no_waiters(waiters_, "ringlet::Mutex"); }
     Mutex(const Mutex&) = delete;
     Mutex& operator=(const Mutex&) = delete;
 
-    // Suspends. Throws: Cancelled, TimeoutError (enclosing scope).
-    // Cancellation: the mutex was not acquired.
+    // Suspends. Throws: Cancelled, TimeoutError (enclosing scope), UsageError
+    // (the caller already holds it). Cancellation: the mutex was not acquired.
     void lock();
     bool try_lock() noexcept;
     // Suspends. False if not acquired within `timeout`.
@@ -41,13 +43,14 @@ public:
     // Throws: UsageError if the mutex is not locked.
     void unlock();
 
-private:
+  private:
     friend class CondVar;
     bool lock_until(TimePoint deadline, bool interruptible);
 
     detail::SpinLock lock_;
     bool locked_ = false;
     detail::WaitQueue waiters_;
+    detail::Holder owner_;  // who holds it: the owner check and dump_tasks' "held by"
 };
 
 }  // namespace ringlet

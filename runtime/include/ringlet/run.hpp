@@ -29,13 +29,17 @@ struct Options {
     // reaching a suspension point is reported on stderr (id, name and, with
     // ringlet-hooks, the blocking libc call it is in). Zero: no watchdog at all.
     Duration blocked_warning = Duration::zero();
+    // When non-zero (e.g. SIGQUIT): on that signal every scheduler thread of the
+    // process writes its dump_tasks() to stderr, from its own loop, not from the
+    // handler. The handler stays installed once set. Zero: the signal is untouched.
+    int dump_signal = 0;
 };
 
 namespace detail {
 
 // Owns this thread's scheduler for the duration of run().
 class SchedulerScope {
-public:
+  public:
     explicit SchedulerScope(const Options& options);  // Throws: UsageError if nested
     ~SchedulerScope();
     SchedulerScope(const SchedulerScope&) = delete;
@@ -43,7 +47,7 @@ public:
     // Runs the loop until `main` ends, then cancels and joins every other task.
     void run_until_done(TaskControlBlock* main);
 
-private:
+  private:
     std::unique_ptr<Scheduler> scheduler_;
 };
 

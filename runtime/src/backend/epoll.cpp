@@ -5,16 +5,14 @@
 // epoll_pwait2 for sub-millisecond timeouts where the kernel has it.
 #include <cerrno>
 #include <cstdint>
+#include <vector>
 
 #include <sys/epoll.h>
 #include <sys/eventfd.h>
 
-#include <ringlet/errors.hpp>
-
-#include <vector>
-
 #include <ringlet/blocking.hpp>
 #include <ringlet/detail/waiter.hpp>
+#include <ringlet/errors.hpp>
 
 #include "backend/backend.hpp"
 #include "io_request.hpp"
@@ -43,17 +41,17 @@ struct FdWaiters {
 // A file operation run on the blocking pool (regular files are always
 // "ready" to epoll, so only a thread can keep them from stalling the loop).
 class FileJob final : public BlockingJob {
-public:
+  public:
     explicit FileJob(IoRequest& r) : request_(r) {}
     void run() noexcept override { result = syscall_nonblocking(request_); }
     long result = -ECANCELED;  // until run
 
-private:
+  private:
     IoRequest& request_;
 };
 
 class EpollBackend final : public Backend {
-public:
+  public:
     EpollBackend() {
         epoll_.reset(::epoll_create1(EPOLL_CLOEXEC));
         if (!epoll_.valid()) throw_io_error(-errno, "epoll_create1");
@@ -79,7 +77,8 @@ public:
             } catch (...) {
                 // Cancelled while the job ran: it completed, but its result is
                 // dropped, so an fd it opened must not leak.
-                if (r.op == IoOpcode::openat && job.result >= 0) ::close(static_cast<int>(job.result));
+                if (r.op == IoOpcode::openat && job.result >= 0)
+                    ::close(static_cast<int>(job.result));
                 throw;
             }
             return job.result;
@@ -157,7 +156,7 @@ public:
         [[maybe_unused]] ssize_t n = ::write(eventfd_.get(), &one, sizeof one);
     }
 
-private:
+  private:
     static constexpr std::uint64_t wake_key = 0;
     static constexpr std::uint64_t fd_key_base = 1;
 
@@ -186,7 +185,8 @@ private:
     }
 
     long wait_ready(int fd, bool out, TimePoint deadline) {
-        if (static_cast<std::size_t>(fd) >= fds_.size()) fds_.resize(static_cast<std::size_t>(fd) + 64);
+        if (static_cast<std::size_t>(fd) >= fds_.size())
+            fds_.resize(static_cast<std::size_t>(fd) + 64);
         FdWaiters& st = fds_[static_cast<std::size_t>(fd)];
         ReadyWait*& slot = out ? st.writer : st.reader;
         if (slot != nullptr) {
@@ -204,6 +204,7 @@ private:
         ++waiting_;
         Waiter w;
         prepare_wait(w, out ? "fd writable" : "fd readable");
+        describe_wait(w, nullptr, nullptr, fd);
         rw.task = w.task;
         rw.token = w.token;
         const WakeReason reason = block(w, deadline);

@@ -5,25 +5,23 @@
 // this thread and out of interrupts; COOP_TASKRUN where DEFER is missing. The
 // registered ring fd saves an fget per io_uring_enter. Cross-thread wake-ups
 // arrive as a read completing on an eventfd that is always armed.
-#include <poll.h>
-
 #include <algorithm>
 #include <cerrno>
 #include <cstdint>
 #include <deque>
+#include <fcntl.h>
 #include <memory>
+#include <poll.h>
 #include <unordered_map>
 #include <vector>
 
-#include <fcntl.h>
 #include <sys/eventfd.h>
 #include <sys/stat.h>
 
 #include <liburing.h>
 
-#include <ringlet/errors.hpp>
-
 #include <ringlet/detail/waiter.hpp>
+#include <ringlet/errors.hpp>
 
 #include "backend/backend.hpp"
 #include "io_request.hpp"
@@ -56,8 +54,8 @@ struct UringOp {
 struct MultishotAccept {
     explicit MultishotAccept(int listen_fd) noexcept : fd(listen_fd) {}
     int fd;
-    bool armed = false;    // the multishot SQE is live in the kernel
-    bool closing = false;  // the listener is gone: free on the final CQE
+    bool armed = false;     // the multishot SQE is live in the kernel
+    bool closing = false;   // the listener is gone: free on the final CQE
     std::deque<int> ready;  // accepted fds (or -errno) nobody has taken yet
     struct Taker {
         TaskControlBlock* task;
@@ -78,18 +76,24 @@ constexpr std::uint64_t multishot_bit = 1;  // tags MultishotAccept in user_data
 
 void prep(io_uring_sqe* sqe, const IoRequest& r) noexcept {
     switch (r.op) {
-        case IoOpcode::recv: io_uring_prep_recv(sqe, r.fd, r.buf, r.len, r.flags); break;
+        case IoOpcode::recv:
+            io_uring_prep_recv(sqe, r.fd, r.buf, r.len, r.flags);
+            break;
         case IoOpcode::send:
             io_uring_prep_send(sqe, r.fd, r.buf, r.len, r.flags | MSG_NOSIGNAL);
             break;
-        case IoOpcode::recvmsg: io_uring_prep_recvmsg(sqe, r.fd, r.msg, r.flags); break;
+        case IoOpcode::recvmsg:
+            io_uring_prep_recvmsg(sqe, r.fd, r.msg, r.flags);
+            break;
         case IoOpcode::sendmsg:
             io_uring_prep_sendmsg(sqe, r.fd, r.msg, r.flags | MSG_NOSIGNAL);
             break;
         case IoOpcode::accept:
             io_uring_prep_accept(sqe, r.fd, r.addr, r.addrlen, SOCK_NONBLOCK | SOCK_CLOEXEC);
             break;
-        case IoOpcode::connect: io_uring_prep_connect(sqe, r.fd, r.addr, r.addr_size); break;
+        case IoOpcode::connect:
+            io_uring_prep_connect(sqe, r.fd, r.addr, r.addr_size);
+            break;
         case IoOpcode::poll:
             io_uring_prep_poll_add(sqe, r.fd, static_cast<unsigned>(r.flags));
             break;
@@ -108,20 +112,23 @@ void prep(io_uring_sqe* sqe, const IoRequest& r) noexcept {
             io_uring_prep_write(sqe, r.fd, r.buf, static_cast<unsigned>(r.len),
                                 static_cast<__u64>(r.offset));
             break;
-        case IoOpcode::fsync: io_uring_prep_fsync(sqe, r.fd, 0); break;
+        case IoOpcode::fsync:
+            io_uring_prep_fsync(sqe, r.fd, 0);
+            break;
         case IoOpcode::openat:
             io_uring_prep_openat(sqe, AT_FDCWD, r.path, r.flags | O_CLOEXEC, r.mode);
             break;
-        case IoOpcode::close: io_uring_prep_close(sqe, r.fd); break;
+        case IoOpcode::close:
+            io_uring_prep_close(sqe, r.fd);
+            break;
         case IoOpcode::statx:
-            io_uring_prep_statx(sqe, r.fd, r.path ? r.path : "", r.flags, STATX_BASIC_STATS,
-                                r.stx);
+            io_uring_prep_statx(sqe, r.fd, r.path ? r.path : "", r.flags, STATX_BASIC_STATS, r.stx);
             break;
     }
 }
 
 class UringBackend final : public Backend {
-public:
+  public:
     UringBackend() = default;
     ~UringBackend() override {
         if (ring_ready_) io_uring_queue_exit(&ring_);  // the kernel drops every request
@@ -230,7 +237,8 @@ public:
     }
 
     long perform(IoRequest& r, TimePoint deadline) override {
-        if (r.op == IoOpcode::futex_wait) return futex_wait_ ? submit_and_wait(r, deadline) : -ENOSYS;
+        if (r.op == IoOpcode::futex_wait)
+            return futex_wait_ ? submit_and_wait(r, deadline) : -ENOSYS;
         if (r.op == IoOpcode::accept && r.addr == nullptr && multishot_accept_) {
             return accept_multishot(r.fd, deadline);
         }
@@ -294,7 +302,7 @@ public:
         ++in_flight_;
     }
 
-private:
+  private:
     long accept_multishot(int fd, TimePoint deadline) {
         auto& slot = accepts_[fd];
         if (!slot) slot = std::make_unique<MultishotAccept>(fd);
@@ -309,6 +317,7 @@ private:
         MultishotAccept::Taker taker{};
         Waiter w;
         prepare_wait(w, "accept");
+        describe_wait(w, nullptr, nullptr, fd);
         taker.task = w.task;
         taker.token = w.token;
         (m->takers_tail ? m->takers_tail->next : m->takers) = &taker;
@@ -348,8 +357,7 @@ private:
     void arm_accept(MultishotAccept* m) {
         if (m->armed || m->ready.size() >= max_queued_accepts) return;
         io_uring_sqe* sqe = get_sqe();
-        io_uring_prep_multishot_accept(sqe, m->fd, nullptr, nullptr,
-                                       SOCK_NONBLOCK | SOCK_CLOEXEC);
+        io_uring_prep_multishot_accept(sqe, m->fd, nullptr, nullptr, SOCK_NONBLOCK | SOCK_CLOEXEC);
         io_uring_sqe_set_data64(sqe, reinterpret_cast<std::uint64_t>(m) | multishot_bit);
         ++in_flight_;
         m->armed = true;
@@ -388,12 +396,12 @@ private:
     // Counts the ops in flight on one fd for the lifetime of a submit_and_wait
     // (which returns or throws only once its op has completed).
     class FdOpsGuard {
-    public:
+      public:
         FdOpsGuard(std::vector<std::uint32_t>& counts, int fd) : counts_(counts), fd_(fd) {
             if (fd_ < 0) return;
             if (static_cast<std::size_t>(fd_) >= counts_.size()) {
-                counts_.resize(std::max<std::size_t>(static_cast<std::size_t>(fd_) + 1,
-                                                     2 * counts_.size()));
+                counts_.resize(
+                    std::max<std::size_t>(static_cast<std::size_t>(fd_) + 1, 2 * counts_.size()));
             }
             ++counts_[static_cast<std::size_t>(fd_)];
         }
@@ -403,7 +411,7 @@ private:
         FdOpsGuard(const FdOpsGuard&) = delete;
         FdOpsGuard& operator=(const FdOpsGuard&) = delete;
 
-    private:
+      private:
         std::vector<std::uint32_t>& counts_;
         int fd_;
     };
@@ -417,6 +425,7 @@ private:
         ++in_flight_;
         Waiter w;
         prepare_wait(w, r.name());
+        describe_wait(w, nullptr, nullptr, r.fd);
         op.task = w.task;
         op.token = w.token;
         const WakeReason reason = block(w, deadline);
@@ -510,19 +519,19 @@ private:
     unsigned flags_ = 0;
     UniqueFd eventfd_;
     std::uint64_t wake_buffer_ = 0;
-    unsigned in_flight_ = 0;       // user operations and their cancels
+    unsigned in_flight_ = 0;             // user operations and their cancels
     std::vector<std::uint32_t> fd_ops_;  // by fd: submit_and_wait calls in flight
     bool multishot_accept_ = true;
     bool futex_wait_ = false;  // IORING_OP_FUTEX_WAIT supported
     std::unordered_map<int, std::unique_ptr<MultishotAccept>> accepts_;
     std::vector<std::unique_ptr<MultishotAccept>> closing_;  // awaiting their final CQE
-    unsigned in_flight_wake_ = 0;  // the always-armed eventfd read
+    unsigned in_flight_wake_ = 0;                            // the always-armed eventfd read
 };
 
 }  // namespace
 
 std::unique_ptr<Backend> make_uring_backend(unsigned ring_entries, int& error,
-                                           const char*& failed_call) {
+                                            const char*& failed_call) {
     auto backend = std::make_unique<UringBackend>();
     error = backend->init(ring_entries, failed_call);
     if (error != 0) return nullptr;

@@ -40,12 +40,12 @@ struct Context {
 };
 
 struct StackMemory {
-    void* base = nullptr;      // mapping start (guard page first)
-    std::size_t size = 0;      // whole mapping, guard included
+    void* base = nullptr;  // mapping start (guard page first)
+    std::size_t size = 0;  // whole mapping, guard included
 };
 
 class TaskControlBlock {
-public:
+  public:
     TaskControlBlock() = default;
     TaskControlBlock(const TaskControlBlock&) = delete;
     TaskControlBlock& operator=(const TaskControlBlock&) = delete;
@@ -79,7 +79,12 @@ public:
     WakeReason wake_reason = WakeReason::none;
     Timeout* timeouts = nullptr;  // innermost Timeout scope
     LocalSlot* locals = nullptr;  // TaskLocal values
+    // What the task waits on, for dump_tasks (set by prepare_wait/describe_wait).
     const char* waiting_on = nullptr;
+    const void* waiting_object = nullptr;
+    const Holder* waiting_holder = nullptr;
+    int waiting_fd = -1;
+    TimePoint waiting_deadline = TimePoint::max();
 
     SpinLock join_lock;
     WaitQueue joiners;
@@ -89,7 +94,7 @@ public:
     TaskControlBlock* all_prev = nullptr;     // every live task, for dump_tasks
     TaskControlBlock* all_next = nullptr;
 
-protected:
+  protected:
     ~TaskControlBlock() = default;
 };
 

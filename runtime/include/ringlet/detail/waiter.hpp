@@ -30,19 +30,40 @@ enum class WaitStatus : std::uint8_t {
 };
 
 struct Waiter {
-    TaskControlBlock* task = nullptr;     // null: a plain thread
-    std::uint64_t token = 0;              // task park token (see TaskControlBlock::parked)
-    std::atomic<std::uint32_t> word{0};   // plain thread: 0 while blocked, else WakeReason
+    TaskControlBlock* task = nullptr;    // null: a plain thread
+    std::uint64_t token = 0;             // task park token (see TaskControlBlock::parked)
+    std::atomic<std::uint32_t> word{0};  // plain thread: 0 while blocked, else WakeReason
     Waiter* prev = nullptr;
     Waiter* next = nullptr;
     bool linked = false;
     WaitStatus status = WaitStatus::waiting;
-    void* payload = nullptr;              // primitive-specific (value slot, count)
+    void* payload = nullptr;  // primitive-specific (value slot, count)
+    int thread = 0;           // OS thread id of the waiter (Holder::set_to)
+};
+
+// Who holds a lock, for its owner checks and for dump_tasks' wait-for edges:
+// the holding task's id (0: a plain thread) and its OS thread id (0: nobody).
+// Relaxed atomics written under the lock's own lock; a dump on another thread
+// reads them without it.
+struct Holder {
+    std::atomic<std::uint64_t> task{0};
+    std::atomic<int> thread{0};
+
+    bool held() const noexcept { return thread.load(std::memory_order_relaxed) != 0; }
+    // The caller (running task, else this thread) holds it.
+    bool held_by_caller() const noexcept;
+    void set_to_caller() noexcept;
+    // The waiter `w` (just granted the lock) holds it.
+    void set_to(const Waiter& w) noexcept;
+    void clear() noexcept {
+        task.store(0, std::memory_order_relaxed);
+        thread.store(0, std::memory_order_relaxed);
+    }
 };
 
 // Intrusive FIFO of waiters. Not synchronised: its owner's lock guards it.
 class WaitQueue {
-public:
+  public:
     bool empty() const noexcept { return head_ == nullptr; }
     Waiter* front() const noexcept { return head_; }
     void push_back(Waiter& w) noexcept {
@@ -64,7 +85,7 @@ public:
         return w;
     }
 
-private:
+  private:
     Waiter* head_ = nullptr;
     Waiter* tail_ = nullptr;
 };
@@ -96,6 +117,10 @@ void check_interrupts();
 // dump_tasks(). `interruptible` = false ignores cancel and scope deadlines
 // (used to re-acquire a mutex during unwinding).
 void prepare_wait(Waiter& w, const char* what, bool interruptible = true) noexcept;
+// After prepare_wait, for dump_tasks: the primitive's address, the lock holder
+// it waits for, the fd of an IO wait (any of them may be null / -1).
+void describe_wait(const Waiter& w, const void* object, const Holder* holder = nullptr,
+                   int fd = -1) noexcept;
 
 // Suspends until granted, `deadline` (or a Timeout scope) passes, or the task
 // is cancelled. Returns why it woke. Never throws.
@@ -111,15 +136,18 @@ void grant(WaitQueue& q, Waiter& w, WaitStatus status) noexcept;
 void throw_if_interrupted(WakeReason reason, TimePoint deadline);
 
 // Steps 2 (slow path) to 4 of the protocol, entered with `lock` held after the
-// fast path failed; returns with it released. `payload` is stored in the
+// fast path failed; returns with it released. dump_tasks shows `q`'s address
+// as the primitive's, and `holder` as whom the waiter waits for. `payload` is stored in the
 // waiter for the granter. Returns how the wait ended: granted or closed, or
 // `waiting` when the call's own deadline passed. Throws: Cancelled,
 // TimeoutError (then the waiter is unlinked and nothing was granted).
 template <class Lock>
 WaitStatus wait_locked(Lock& lock, WaitQueue& q, const char* what, TimePoint deadline,
-                       void* payload = nullptr, bool interruptible = true) {
+                       void* payload = nullptr, bool interruptible = true,
+                       const Holder* holder = nullptr) {
     Waiter w;
     prepare_wait(w, what, interruptible);
+    describe_wait(w, &q, holder);
     w.payload = payload;
     q.push_back(w);
     lock.unlock();
