@@ -100,7 +100,7 @@ RingLock::RingLock(RingSide& side) : side_(side) {
     int res = EBUSY;
     for (int i = 0; i < 64 && res == EBUSY; ++i) {
         res = ::pthread_mutex_trylock(m);
-        if (res == EBUSY) __builtin_ia32_pause();
+        if (res == EBUSY) ringlet::detail::cpu_relax();
     }
     if (res == EBUSY) res = ::pthread_mutex_lock(m);
     if (res == EOWNERDEAD) {

@@ -188,7 +188,7 @@ public:
             // already, which cannot happen: they never suspend.
             RINGLET_CHECK(r == EBUSY);
             if (spins < 100) {
-                __builtin_ia32_pause();
+                ringlet::detail::cpu_relax();
             } else {
                 ::sched_yield();  // the holder may be preempted
             }

@@ -1,5 +1,6 @@
 #include <sched.h>
 
+#include <ringlet/detail/cpu_relax.hpp>
 #include <ringlet/event.hpp>
 
 namespace ringlet {
@@ -14,7 +15,7 @@ void Event::StateLock::lock() noexcept {
             return;
         }
         if (i < 64) {
-            __builtin_ia32_pause();
+            cpu_relax();
         } else {
             ::sched_yield();  // the holder may be preempted on another vCPU
         }

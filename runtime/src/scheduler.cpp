@@ -15,6 +15,7 @@
 
 #include <sys/mman.h>
 
+#include <ringlet/detail/cpu_relax.hpp>
 #include <ringlet/errors.hpp>
 #include <ringlet/task_local.hpp>
 
@@ -373,7 +374,7 @@ void Scheduler::spin_for_remote(Duration timeout) noexcept {
     if (backend_->has_pending() || remote_.load(std::memory_order_relaxed) != nullptr) return;
     const TimePoint end = Clock::now() + std::min<Duration>(timeout, idle_spin);
     do {
-        for (int i = 0; i < 32; ++i) __builtin_ia32_pause();
+        for (int i = 0; i < 32; ++i) cpu_relax();
     } while (remote_.load(std::memory_order_relaxed) == nullptr && Clock::now() < end);
 }
 

@@ -1,5 +1,7 @@
 #include <ringlet/detail/spin_lock.hpp>
 
+#include <ringlet/detail/cpu_relax.hpp>
+
 #include <sched.h>
 
 namespace ringlet::detail {
@@ -7,7 +9,7 @@ namespace ringlet::detail {
 void SpinLock::wait_unlocked() noexcept {
     for (int i = 0; locked_.load(std::memory_order_relaxed); ++i) {
         if (i < 64) {
-            __builtin_ia32_pause();
+            cpu_relax();
         } else {
             ::sched_yield();  // the holder may be preempted on another vCPU
         }

@@ -57,7 +57,7 @@ timespec to_monotonic_timespec(TimePoint t) noexcept {
 WakeReason block_thread(Waiter& w, TimePoint deadline) noexcept {
     for (int i = 0; i < thread_spin_rounds; ++i) {
         if (std::uint32_t v = w.word.load(std::memory_order_acquire)) return WakeReason(v);
-        __builtin_ia32_pause();
+        cpu_relax();
     }
     for (;;) {
         if (std::uint32_t v = w.word.load(std::memory_order_acquire)) return WakeReason(v);

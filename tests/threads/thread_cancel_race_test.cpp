@@ -17,6 +17,7 @@
 #include <thread>
 #include <utility>
 
+#include <ringlet/detail/cpu_relax.hpp>
 #include <ringlet/ringlet.hpp>
 
 #include "ringlet_test.hpp"
@@ -84,7 +85,7 @@ private:
             if ((r / 4) % 2 == side) {
                 static constexpr int spread[4] = {1, 61, 1009, 4001};
                 const int spins = (r * 7919) % spread[r % 4];
-                for (int spin = 0; spin < spins; ++spin) __builtin_ia32_pause();
+                for (int spin = 0; spin < spins; ++spin) ringlet::detail::cpu_relax();
             }
             action(r);
             finished_.release();
@@ -369,7 +370,7 @@ TEST(TeardownRaceTest, TaskHandleDroppedOnAnotherThreadAsItsThreadEnds) {
         // recv(), not a try_recv() loop: polling hammers the channel's spin
         // lock and can starve the sender for a long time.
         std::optional<ringlet::Task<Tracked>> h = handles.recv();
-        for (int spin = 0; spin < (r * 37) % 2000; ++spin) __builtin_ia32_pause();
+        for (int spin = 0; spin < (r * 37) % 2000; ++spin) ringlet::detail::cpu_relax();
         h.reset();  // the last reference, dropped on this thread
         owner.join();
     }
@@ -393,7 +394,7 @@ TEST(TeardownRaceTest, CancelFromAnotherThreadAsItsThreadEnds) {
             // main returns: run() cancels x, racing with our cancel below
         });
         std::optional<ringlet::Task<void>> h = handles.recv();
-        for (int spin = 0; spin < (r * 37) % 1000; ++spin) __builtin_ia32_pause();
+        for (int spin = 0; spin < (r * 37) % 1000; ++spin) ringlet::detail::cpu_relax();
         h->cancel();  // wakes x through its thread's scheduler, which is shutting down
         owner.join();
         h.reset();  // after the join: the drop itself is the test above

@@ -15,6 +15,7 @@
 #include <atomic>
 #include <cstdint>
 
+#include <ringlet/detail/cpu_relax.hpp>
 #include <ringlet/time.hpp>
 
 namespace ringlet::detail {
@@ -102,11 +103,6 @@ inline void check_no_waiters(const WaitQueue& q, const char* what) noexcept {
 // task whose scheduler has no other task ready (they would wait for the spin).
 bool may_spin_before_waiting() noexcept;
 inline constexpr int channel_spin_rounds = 100;  // ~2-5 us of cpu_relax()
-inline void cpu_relax() noexcept {
-#if defined(__x86_64__) || defined(__i386__)
-    __builtin_ia32_pause();
-#endif
-}
 
 // Throws Cancelled if the calling task has a pending cancel, TimeoutError if an
 // enclosing Timeout scope has expired. No-op on a plain thread.
