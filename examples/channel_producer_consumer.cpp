@@ -1,12 +1,12 @@
 // examples/channel_producer_consumer.cpp — producer and consumer as two tasks over channels.
 //
-// Mirrors seed 002 (seeds/002_9d92c5413100e760.txt), section "协程 / yield":
-// the same [PRODUCER]/[CONSUMER] exchange as generator_producer_consumer.cpp,
+// Ports a Python coroutine tutorial program ("协程 / yield", a generator driven
+// by send()): the same [PRODUCER]/[CONSUMER] exchange as generator_producer_consumer.cpp,
 // but the consumer is a task of its own instead of a generator. Two
 // rendezvous channels (capacity 0) replace send(): a send completes only when
 // the other task takes the value, so the two tasks move in lock-step and the
-// output is the seed's, line for line.
-// Part 2 mirrors seed 003 (seeds/003_29205fec1b1e015b.txt) "基于队列的生产者消费者模式":
+// output is the Python program's, line for line.
+// Part 2 ports a multiprocessing program ("基于队列的生产者消费者模式"):
 // three producers and two consumers share one queue. There they are processes
 // and a multiprocessing.Queue with one None per consumer as the end signal;
 // here they are tasks sharing a buffered Channel, and close() is the end

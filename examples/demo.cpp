@@ -1,11 +1,12 @@
 // examples/demo.cpp — the demonstration: ten thousand sleeping tasks, then a bounded pool.
 //
-// Mirrors seed 002 (seeds/002_9d92c5413100e760.txt), section "gevent":
+// Ports a gevent tutorial program: gevent.spawn, gevent.joinall, gevent.sleep
+// and gevent.pool.Pool:
 //   g = gevent.spawn(function, parament); gevent.joinall(spawnlist); gevent.sleep(time)
 //   p = Pool(number); p.spawn(function, parament); p.join()
 // Part 1 does the spawn / sleep / joinall part at scale and measures what a
 // sleeping task costs. Part 2 runs a Pool(3); its output has the shape of the
-// same seed's multiprocessing Pool example ("Run task 0 (671)..." /
+// Python multiprocessing Pool example ("Run task 0 (671)..." /
 // "Task 2 runs 0.14 seconds."), with a timestamp on every line.
 //
 //   demo            10 000 tasks sleeping 1 s each, then Pool(3) over 6 jobs

@@ -1,6 +1,7 @@
 // examples/generator_producer_consumer.cpp — a generator consumer driven by send().
 //
-// Mirrors seed 002 (seeds/002_9d92c5413100e760.txt), section "协程 / yield":
+// Ports a Python coroutine tutorial program ("协程 / yield"): a generator
+// consumer driven with c.next(), c.send(n) and c.close():
 //   def consumer():                      def produce(c):
 //       r = ''                               c.next()
 //       while True:                          n = 0
@@ -13,11 +14,11 @@
 // ringlet::Generator<std::string, int> is that generator: it yields strings
 // and receives ints. Its body runs on its own small stack, so yield() may be
 // called from any depth, and the body may sleep (here a ringlet::sleep, which
-// lets the thread's other tasks run meanwhile). The output is the seed's,
+// lets the thread's other tasks run meanwhile). The output is the Python program's,
 // line for line. examples/channel_producer_consumer.cpp does the same with
 // two tasks and a channel.
 //
-//   generator_producer_consumer            the consumer sleeps 1 s per item, as in the seed
+//   generator_producer_consumer            the consumer sleeps 1 s per item, as in Python
 //   generator_producer_consumer --smoke    10 ms
 
 #include <chrono>

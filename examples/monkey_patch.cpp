@@ -1,6 +1,6 @@
 // examples/monkey_patch.cpp — gevent's monkey.patch_all() for C++: libcurl from tasks.
 //
-// Mirrors seed 002, section "monkey patching": after monkey.patch_all(),
+// Ports a gevent tutorial program: after gevent.monkey.patch_all(),
 // blocking library calls (urllib there) made from greenlets overlap instead
 // of running one after another. Here the blocking library is libcurl's easy
 // interface: curl_easy_perform() blocks its caller until the transfer ends.

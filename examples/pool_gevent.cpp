@@ -1,11 +1,11 @@
 // examples/pool_gevent.cpp — gevent's Pool: bounded concurrency, map with ordered results.
 //
-// Mirrors seed 002 (seeds/002_9d92c5413100e760.txt):
-//   section "gevent": from gevent.pool import Pool; p = Pool(number);
-//                     p.spawn(function, parament); p.join()
-//   section "Pool":   p = Pool(5); p.map(Pri, range(10))   (there a process pool)
-// and seed 004 (seeds/004_bdf88a32eb7ec8da.txt) "进程池": po = Pool(3) over 10
-// jobs printing "----start----" / "-----end-----". Here the workers are tasks
+// Ports these Python tutorial programs:
+//   gevent.pool:     from gevent.pool import Pool; p = Pool(number);
+//                    p.spawn(function, parament); p.join()
+//   multiprocessing: p = Pool(5); p.map(Pri, range(10))   (there a process pool)
+// and a multiprocessing "进程池" program: po = Pool(3), po.apply_async() over
+// 10 jobs printing "----start----" / "-----end-----". Here the workers are tasks
 // of one thread, so the jobs sleep instead of computing; the process-pool
 // version comes with ringlet::ipc::ProcessPool.
 //

@@ -1,5 +1,5 @@
 // examples/readme_example.cpp — the example in README.md, verbatim, kept compiling by CI.
-// Mirrors seed 002 (seeds/002_9d92c5413100e760.txt), section "gevent": spawn, sleep, joinall, Pool.
+// Ports gevent's spawn, sleep, joinall and gevent.pool.Pool.
 #include <chrono>
 #include <cstdio>
 #include <vector>

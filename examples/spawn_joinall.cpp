@@ -1,12 +1,12 @@
 // examples/spawn_joinall.cpp — gevent.spawn / gevent.joinall / gevent.sleep with tasks.
 //
-// Mirrors seed 002 (seeds/002_9d92c5413100e760.txt), section "gevent":
+// Ports a gevent tutorial program: gevent.spawn, join, gevent.joinall, gevent.sleep:
 //   g = gevent.spawn(function, parament)   ->  auto g = ringlet::spawn(function, parament);
 //   g.join()                               ->  g.join();  (or g.get() for its value)
 //   gevent.joinall(spawnlist)              ->  ringlet::joinall(spawnlist);
 //   gevent.sleep(time)                     ->  ringlet::sleep(time);
-// Part 2 replays seed 000 (seeds/000_17a3a2f9ae2cbb0f.txt) "四、多进程并行执行"
-// (three workers sleeping 1, 2 and 3 s finish after 3 s, not 6) with tasks
+// Part 2 replays a multiprocessing program ("四、多进程并行执行": three
+// Process(target=task) sleeping 1, 2 and 3 s finish after 3 s, not 6) with tasks
 // instead of processes. Part 3 is gevent's kill(): join with a timeout, then cancel.
 //
 //   spawn_joinall            time unit 1 s
@@ -56,7 +56,7 @@ void explicit_switches() {
     std::printf("main: joinall returned\n\n");
 }
 
-// Part 2: task(name, n) from seed 000, with ringlet::sleep in place of time.sleep.
+// Part 2: the Python task(name, n), with ringlet::sleep in place of time.sleep.
 void task(std::string name, int n, ringlet::Duration unit) {
     std::printf("%s is running\n", name.c_str());
     ringlet::sleep(n * unit);

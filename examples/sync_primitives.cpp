@@ -1,17 +1,17 @@
 // examples/sync_primitives.cpp — Event, Semaphore, Mutex + CondVar, Promise/Future, Timeout.
 //
-// Mirrors the synchronisation parts of the seeds, with tasks in place of
-// threads and processes:
-//   seed 002 (seeds/002_9d92c5413100e760.txt) "多线程": threading's Lock, Condition,
+// Ports the synchronisation parts of the Python tutorial programs, with tasks
+// in place of threads and processes:
+//   a threading tutorial ("多线程"): threading.Lock, Condition,
 //     [Bounded]Semaphore and Event; its "例子2" (three threads print
 //     "acquire lock... / get the lock. / release lock...") is section 3 here.
-//   seed 004 (seeds/004_bdf88a32eb7ec8da.txt) "Semaphore": a counter that bounds
-//     how many may enter at once (section 2).
-//   seed 003 (seeds/003_29205fec1b1e015b.txt) apply_async + res.get() and seed 001
-//     (seeds/001_f465f0c5936a8068.txt) result.get(timeout=10): gevent's AsyncResult,
-//     here Promise/Future (section 4).
-//   seed 000 (seeds/000_17a3a2f9ae2cbb0f.txt) task_worker.py: task.get(timeout=1)
-//     and "except Empty" (section 5), next to gevent.Timeout.
+//   multiprocessing.Semaphore: a counter that bounds how many may enter at
+//     once (section 2).
+//   multiprocessing's pool.apply_async(...) + res.get(), and
+//     result.get(timeout=10): gevent's AsyncResult, here Promise/Future
+//     (section 4).
+//   a distributed task_worker.py (multiprocessing.managers.BaseManager):
+//     task.get(timeout=1) and "except Empty" (section 5), next to gevent.Timeout.
 // Every waiting call here also works from a plain std::thread (it blocks that
 // thread): sections 1 and 4 show one.
 //
@@ -104,7 +104,7 @@ void semaphore_section() {
 }
 
 // 3 Mutex + CondVar ---------------------------------------------------------
-// Seed 002's threading "例子2": each worker holds the lock across a sleep.
+// The threading "例子2": each worker holds a threading.Lock across a sleep.
 // Between two suspension points a task runs alone, so `data += 1` by itself
 // would need no lock; the lock is needed because the critical section sleeps.
 void mutex_section() {
@@ -167,7 +167,7 @@ void promise_section() {
         ringlet::sleep(unit);
         promise.set_value(42);
     });
-    // Seed 001: r = result.get(timeout=10). wait(timeout) says whether it came.
+    // Python: r = result.get(timeout=10). wait(timeout) says whether it came.
     const bool ready_at_once = result.ready();
     const bool arrived = result.wait(10 * unit);
     std::printf("[%5.2fs] ready() = %s; wait(10 units) = %s; get() = %d\n", stamp(),
@@ -240,7 +240,7 @@ void timeout_section() {
         std::printf("[%5.2fs] with_timeout(1 unit, 10-unit job): %s\n", stamp(), e.what());
     }
 
-    // Seed 000's worker: n = task.get(timeout=1) ... except Empty. A *_for call
+    // task_worker.py: n = task.get(timeout=1) ... except Empty. A *_for call
     // reports "nothing in time" as a return value, not an exception.
     ringlet::Channel<int> task_queue(10);
     for (int i = 0; i < 3; ++i) {

@@ -2,12 +2,13 @@
 # bench/ps/ps_compare.sh — listing every process: ringlet::ps vs python3-psutil.
 #
 # DESIGN.md's budget: "ps process listing at least 5x psutil". Both sides list
-# every process with name, exe, cwd, ppid, status, rss and thread count (seed
-# 003's columns): ringlet through bench/ps/ps_list (process_iter() and the
-# accessors), Python through psutil.process_iter(attrs=[...]) (which reads the
-# fields under oneshot()). Each side runs REPEAT listings in one process and
-# keeps the best; the two alternate ROUNDS times so that background load hits
-# both alike. Prints seconds per listing and the ratio psutil / ringlet.
+# every process with name, exe, cwd, ppid, status, rss and thread count (the
+# columns of the Python processInfo() table): ringlet through bench/ps/ps_list
+# (process_iter() and the accessors), Python through
+# psutil.process_iter(attrs=[...]) (which reads the fields under oneshot()).
+# Each side runs REPEAT listings in one process and keeps the best; the two
+# alternate ROUNDS times so that background load hits both alike. Prints
+# seconds per listing and the ratio psutil / ringlet.
 #
 # It builds nothing: build first (ninja -C BUILD bench/ps/ps_list), then
 #   bench/ps/ps_compare.sh [BUILD_DIR]      # default: build

@@ -2,8 +2,9 @@
 // process_iter(attrs) does, and print the time per full listing.
 //
 // Fields per process: name, exe, cwd, ppid, status, rss, num_threads (the
-// columns of seed 003's table), under oneshot() as psutil's process_iter(attrs). Usage: ps_list
-// [REPEAT] — prints "ringlet_ps listings=R processes=N seconds_per_listing=S" (best of R).
+// columns of the Python processInfo() table), under oneshot() as psutil's
+// process_iter(attrs). Usage: ps_list [REPEAT] — prints
+// "ringlet_ps listings=R processes=N seconds_per_listing=S" (best of R).
 #include <chrono>
 #include <cstdio>
 #include <cstdlib>

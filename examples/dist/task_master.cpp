@@ -1,6 +1,6 @@
 // examples/dist/task_master.cpp — multiprocessing.managers' task_master, over Redis.
 //
-// Seed 000's task_master.py serves two queues with a BaseManager on one
+// The Python task_master.py serves two queues with a BaseManager on one
 // machine: put 10 random numbers in the task queue, read 10 results back.
 // Here the broker is Redis, which outlives every client, and the queue is a
 // redis::TaskQueue: the master submits square(n) by name and awaits each

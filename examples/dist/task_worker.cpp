@@ -1,8 +1,9 @@
 // examples/dist/task_worker.cpp — multiprocessing.managers' task_worker, over Redis.
 //
-// Seed 000's task_worker.py connects to the master's manager, takes numbers
-// from the task queue and puts "n * n = n²" in the result queue. Here the
-// worker registers square() by name on a redis::TaskQueue and calls work():
+// The Python task_worker.py (a multiprocessing.managers.BaseManager client)
+// connects to the master's manager, takes numbers from the task queue and
+// puts "n * n = n²" in the result queue. Here the worker registers square()
+// by name on a redis::TaskQueue and calls work():
 // `--concurrency` tasks of this process each take entries from the stream
 // (a consumer group shared by every worker on every machine), run them and
 // acknowledge them. A worker killed mid-task loses nothing: its entries are

@@ -1,13 +1,13 @@
 // examples/ipc/manager_dict_list.cpp — a Manager's dict and list, shared by processes.
 //
-// Part 1 — seed 000 "九、进程间数据共享(字典和列表型)":
+// Part 1 — a multiprocessing.Manager program ("九、进程间数据共享(字典和列表型)"):
 //   def run(d, l):
 //       d[randint(1,50)] = randint(51,100); l.append(os.getpid()); print(l)
 //   with Manager() as manage:
 //       d = manage.dict(); l = manage.list(range(5))
 //       ten Process(target=run, args=(d, l)), started, then joined
 //       print(d); print(l)
-// Part 2 — seed 004 "Manager" demo: dic = m.dict({'count': 100}) and 100
+// Part 2 — a multiprocessing.Manager demo: dic = m.dict({'count': 100}) and 100
 //   processes doing dic['count'] -= 1. Without a lock that read-modify-write
 //   races (two children read 57, both write 56); with the manager's lock
 //   around it the count ends at exactly 0.
@@ -65,7 +65,7 @@ std::string show(const std::map<int, int>& m) {
 }
 
 // Part 1 -----------------------------------------------------------------------
-// The seed's run(d, l). `writes` records what this child wrote, for the check.
+// The Python run(d, l). `writes` records what this child wrote, for the check.
 void run(ipc::DictProxy<int, int> d, ipc::ListProxy<int> l,
          ipc::ListProxy<std::pair<int, int>> writes) {
     std::mt19937 rng(std::random_device{}());

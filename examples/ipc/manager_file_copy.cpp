@@ -1,6 +1,7 @@
 // examples/ipc/manager_file_copy.cpp — pool workers copy a folder; a Manager queue reports progress.
 //
-// Seed 004 "作业：多线程copy文件":
+// Ports a multiprocessing exercise ("作业：多线程copy文件"): Pool.apply_async and a
+// Manager().Queue() reporting progress:
 //   def copyFileTask(filename, oldFolderName, newFolderName, queue):
 //       read oldFolderName/filename, write newFolderName/filename; queue.put(filename)
 //   newFolderName = oldFolderName + '复制'; os.mkdir(newFolderName)
@@ -20,7 +21,7 @@
 // Checked: every file arrives on the queue exactly once, every task
 // succeeded, and every copy has the bytes of its original.
 //
-//   manager_file_copy SRC_DIR [--workers N]   copies into SRC_DIR + "复制", as the seed
+//   manager_file_copy SRC_DIR [--workers N]   copies into SRC_DIR + "复制", as in Python
 //   manager_file_copy --smoke                 30 random files in a temp dir; cleans up
 #include <unistd.h>
 
@@ -44,7 +45,7 @@ namespace fs = std::filesystem;
 
 namespace {
 
-// The seed's copyFileTask, run in a pool worker. A plain function: workers
+// The Python copyFileTask, run in a pool worker. A plain function: workers
 // are forked from this binary, so the pointer names it there too.
 void copy_file_task(std::string filename, std::string old_folder, std::string new_folder,
                     ipc::QueueProxy<std::string> queue) {

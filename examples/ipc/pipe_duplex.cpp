@@ -1,22 +1,22 @@
 // examples/ipc/pipe_duplex.cpp — multiprocessing.Pipe: two connected ends,
 // send() and recv() between processes, both ways or one way.
 //
-// Part 1 — seed 000 (seeds/000_17a3a2f9ae2cbb0f.txt) "八、进程间通信", Pipe:
+// Part 1 — a multiprocessing.Pipe program ("八、进程间通信"):
 //   def put_id(conn): conn.send([1,2,3]); conn.send([4,5,6]); conn.close()
 //   parent_conn, child_conn = Pipe()
 //   p = Process(target=put_id, args=(child_conn,)); p.start()
 //   print(parent_conn.recv()); print(parent_conn.recv()); p.join()
-// The seed warns "两端要发送次数和接受次数要对等,不然会卡住" (a recv() with no send
+// The tutorial warns "两端要发送次数和接受次数要对等,不然会卡住" (a recv() with no send
 // to match waits forever). In ringlet a recv() after the last message returns
 // std::nullopt once every copy of the other end is closed: the child closes
 // its copy, and the parent closes the copy it kept when it forked.
-// Then seed 002 (seeds/002_9d92c5413100e760.txt) 例子1: `conn.send([42, None,
-// 'hello'])` — a mixed list becomes a std::tuple<int, std::optional<int>,
+// Then another Pipe program (例子1): `conn.send([42, None, 'hello'])` — a
+// mixed list becomes a std::tuple<int, std::optional<int>,
 // std::string>; any type with a Codec crosses a pipe (codec.hpp).
-// Part 2 — seed 002 例子2: "Pass an end of the pipe to process 1 / Pass the
+// Part 2 — its 例子2: "Pass an end of the pipe to process 1 / Pass the
 // other end of the pipe to process 2": proc1 sends 'hello' and prints what it
 // gets, proc2 prints what it gets and sends 'hello, too'.
-// Part 3 — seed 002 `Pipe(duplex=False)`: a one-way pipe, {receive end, send
+// Part 3 — `Pipe(duplex=False)`: a one-way pipe, {receive end, send
 // end}; a writer process sends lines, a reader process reads until EOF.
 //
 // Ends are handed to a Process as std::ref(end): each child refers to its own

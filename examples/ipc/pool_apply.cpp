@@ -1,8 +1,8 @@
 // examples/ipc/pool_apply.cpp — a process pool: apply vs apply_async, callbacks.
 //
-// The Pool scenarios of seeds 000 ("九、进程池" 1-3), 001 (long_time_task),
-// 003 ("同步调用apply" / "异步调用apply_async" / "回掉函数") and 004
-// ("apply堵塞式和apply_async非堵塞式"):
+// The multiprocessing.Pool programs of the Python tutorials ("九、进程池" 1-3,
+// long_time_task, "同步调用apply" / "异步调用apply_async" / "回掉函数" and
+// "apply堵塞式和apply_async非堵塞式"):
 //
 //   pool = Pool(processes=5)
 //   for i in range(10):
@@ -14,7 +14,7 @@
 //   pool.apply_async(func=foo, args=(i,), callback=bar)   # bar runs in the main process
 //
 // Here foo sleeps one unit (0.5 s; 0.05 s with --smoke) and returns i * i,
-// as seed 003's work(). apply() waits for each result, so ten calls take ten
+// as the Python work(). apply() waits for each result, so ten calls take ten
 // units; apply_async() queues all ten and the five workers run them five at
 // a time: two units. The callback prints the main process's pid: callbacks
 // run in the process that submitted, never in a worker (here on the main

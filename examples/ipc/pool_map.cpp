@@ -1,12 +1,13 @@
 // examples/ipc/pool_map.cpp — map over a process pool; failures stay contained.
 //
-// Seed 002 (`p = Pool(5); p.map(Pri, range(10))`, and 003/004's "自行尝试map方法
-// 的作用"): map() returns the results in input order whatever order the
-// workers finish in; imap() streams them lazily (here from an unbounded
-// range, of which only what is read gets computed); imap_unordered() hands
-// them over as they finish; starmap() unpacks tuples into parameters.
+// multiprocessing.Pool.map (`p = Pool(5); p.map(Pri, range(10))`, and the
+// tutorials' "自行尝试map方法的作用"): map() returns the results in input order
+// whatever order the workers finish in; imap() streams them lazily (here
+// from an unbounded range, of which only what is read gets computed);
+// imap_unordered() hands them over as they finish; starmap() unpacks tuples
+// into parameters.
 //
-// Seed 003 "池中的某个进程异常退出,不影响其它进程正常运行": in a Pool(2), work1
+// The Pool program "池中的某个进程异常退出,不影响其它进程正常运行": in a Pool(2), work1
 // runs normally while work2 raises; the pool goes on. Here work2's exception
 // comes back as ipc::RemoteError (with its type and message) and a third
 // task that abort()s its worker fails with ipc::WorkerLost (naming SIGABRT)
@@ -48,7 +49,7 @@ int slow_square(int x) {
 
 std::string label(const std::string& name, int n) { return name + "#" + std::to_string(n); }
 
-// Seed 003's work(key, except_test).
+// The Python work(key, except_test).
 std::string work(const std::string& key, bool except_test) {
     std::printf("pid=%d start run %s\n", ipc::current_pid(), key.c_str());
     if (except_test) throw std::runtime_error(key + " failed on purpose");

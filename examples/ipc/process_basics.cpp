@@ -1,20 +1,20 @@
 // examples/ipc/process_basics.cpp — multiprocessing.Process: start, join, name,
 // is_alive, exitcode, terminate, and Process subclasses.
 //
-// Part 1 — seeds 000 "二、跨平台模块multiprocessing" 示例1, 001 and 004 "multiprocessing":
+// Part 1 — the basic multiprocessing.Process program ("二、跨平台模块multiprocessing" 示例1):
 //   p = Process(target=run_proc, args=('test',)); p.start(); p.join()
-// Part 2 — seed 004 demo2: worker_1 / worker_2, `name="dongGe"`, the default
+// Part 2 — a Process demo (demo2): worker_1 / worker_2, `name="dongGe"`, the default
 //   name Process-N, p.pid, p2.is_alive(), p1.join(), then p1.is_alive().
-// Part 3 — seed 004 demo1: a child printing every 0.5 s is stopped with
+// Part 3 — a Process demo (demo1): a child printing every 0.5 s is stopped with
 //   p.terminate() after 1 s; its exitcode is then -SIGTERM.
-// Part 4 — seed 004 "进程的创建-Process子类" (ClockProcess), seed 003 "继承式调用"
-//   (RunTask(*args, **kwargs)) and seed 000 示例2 (class P(Process)): a class
+// Part 4 — Process subclasses: "进程的创建-Process子类" (ClockProcess), "继承式调用"
+//   (RunTask(*args, **kwargs)) and 示例2 (class P(Process)): a class
 //   derived from ipc::Process overrides run(); start() calls it in the child.
 //
-// Seeds 000 "三、进程数据隔离", "四、多进程并行执行" and "七、守护进程" have files of
+// The programs "三、进程数据隔离", "四、多进程并行执行" and "七、守护进程" have files of
 // their own (process_isolation.cpp, process_parallel.cpp, process_daemon.cpp).
 //
-//   process_basics            time unit 1 s (the seeds' sleeps)
+//   process_basics            time unit 1 s (the Python programs' sleeps)
 //   process_basics --smoke    time unit 20 ms
 #include <signal.h>
 
@@ -124,7 +124,7 @@ void terminate_a_child(ringlet::Duration unit) {
         std::string("test"), 18, std::map<std::string, int>{{"m", 20}});
     std::printf("child will start\n");
     p.start();
-    ringlet::sleep(unit);  // let it print a few lines, as the seed does
+    ringlet::sleep(unit);  // let it print a few lines, as in Python
     p.terminate();         // SIGTERM: the child is stopped wherever it is
     p.join();
     std::printf("child ended: exitcode %s (-%d is death by SIGTERM)\n\n",
@@ -133,7 +133,7 @@ void terminate_a_child(ringlet::Duration unit) {
 }
 
 // Part 4 ---------------------------------------------------------------------
-// Seed 004's ClockProcess: prints the time `ticks` times, every `interval`.
+// The Python ClockProcess: prints the time `ticks` times, every `interval`.
 class ClockProcess : public ipc::Process {
 public:
     // Python names instances of a subclass after the class: ClockProcess-1, -2, ...
@@ -159,7 +159,7 @@ private:
     int ticks_;
 };
 
-// Seed 003's RunTask(Process) with *args and **kwargs: a subclass carries
+// The Python RunTask(Process) with *args and **kwargs: a subclass carries
 // whatever state its constructor was given into the child.
 class RunTask : public ipc::Process {
 public:
@@ -197,7 +197,7 @@ void subclasses(ringlet::Duration unit, int clocks, int ticks) {
     p1.start();
     p2.start();
     std::printf("main thread\n");
-    // The seed leaves the joins to the interpreter's exit; ringlet::run()
+    // Python leaves the joins to the interpreter's exit; ringlet::run()
     // would join them too, but the checks need each exit code.
     for (auto& p : ps) {
         p->join();
@@ -218,7 +218,7 @@ int main(int argc, char** argv) {
     // the order they were printed even through a pipe (and a child killed by
     // terminate() loses nothing it printed).
     std::setvbuf(stdout, nullptr, _IOLBF, 0);
-    // The seed's ClockProcess(3) x 5 ticks x 5 clocks would take 15 s: 1 unit x 3 x 3 here.
+    // Python's ClockProcess(3) x 5 ticks x 5 clocks would take 15 s: 1 unit x 3 x 3 here.
     const ringlet::Duration unit = smoke ? ringlet::Duration(20ms) : ringlet::Duration(1s);
 
     ringlet::run([unit] {

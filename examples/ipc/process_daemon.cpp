@@ -1,7 +1,7 @@
 // examples/ipc/process_daemon.cpp — daemon children end with the main program;
 // the others are waited for.
 //
-// Seed 000 (seeds/000_17a3a2f9ae2cbb0f.txt) "七、守护进程": "守护进程在主进程代码执行完毕时
+// A multiprocessing daemon program ("七、守护进程"): "守护进程在主进程代码执行完毕时
 // 立刻挂掉,然后主进程等待非守护进程执行完毕后回收子进程的资源" (a daemon dies as soon as
 // the main program's code is done; the main program then waits for the
 // non-daemon children and reaps them):
@@ -11,7 +11,7 @@
 //   print('主进程代码执行完毕')
 //   >>: 主进程代码执行完毕 / 子进程 is running / 子进程 is done
 //
-// and seed 003 (seeds/003_29205fec1b1e015b.txt) "守护进程":
+// and another daemon program ("守护进程"):
 // `Process(target=run, args=('task1',), daemon=True)`.
 //
 // In ringlet "the main program" is the ringlet::run() that started the

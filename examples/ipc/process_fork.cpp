@@ -1,8 +1,7 @@
 // examples/ipc/process_fork.cpp — os.fork(), os.getpid(), os.getppid().
 //
-// Seed 000 (seeds/000_17a3a2f9ae2cbb0f.txt) "一、操作系统中相关进程的知识", seed 001
-// (seeds/001_f465f0c5936a8068.txt) "Multiprocessing" and seed 004
-// (seeds/004_bdf88a32eb7ec8da.txt) "fork()" / "getpid() getppid()":
+// The os.fork() programs of the Python tutorials ("一、操作系统中相关进程的知识",
+// "Multiprocessing", "fork()" / "getpid() getppid()"):
 //
 //   print('Process (%s) start...' % os.getpid())
 //   pid = os.fork()
@@ -15,7 +14,7 @@
 // exists: fork() returns twice, 0 in the child and the child's pid in the
 // parent. The parent then reaps its child with waitpid() (Python leaves that
 // to the interpreter's exit).
-// Part 2 answers seed 004's "思考：当出现多次fork时，进程的变化": two fork()s in a
+// Part 2 answers the tutorial's "思考：当出现多次fork时，进程的变化": two fork()s in a
 // row make four processes, because the child of the first one runs the second.
 // Part 3 is the same program inside ringlet::run(), with ipc::Process. Do not
 // call fork() yourself once a scheduler runs: the child would inherit the

@@ -1,6 +1,6 @@
 // examples/ipc/process_info.cpp — psutil's process listing, then a pool's children.
 //
-// Seed 003's processInfo(): for every process on the machine, psutil prints
+// Ports a Python processInfo(): for every process on the machine, psutil prints
 // its pid, name, executable path, working directory, parent, status, thread
 // count and memory. ringlet::ps reads the same /proc files with psutil's
 // definitions: a process that ends half-way through its row is skipped

@@ -1,6 +1,6 @@
 // examples/ipc/process_isolation.cpp — a child's globals are its own copy.
 //
-// Seed 000 (seeds/000_17a3a2f9ae2cbb0f.txt) "三、进程数据隔离": "多个进程间的数据是隔离的,
+// A multiprocessing program ("三、进程数据隔离"): "多个进程间的数据是隔离的,
 // 也就是说多个进程修改全局变量互不影响" (processes do not share data: a child that
 // changes a global variable changes only its own copy):
 //
@@ -19,7 +19,7 @@
 // use ipc::Queue, ipc::pipe or ipc::Shared (queue_basics.cpp, pipe_duplex.cpp,
 // shared_counter_lock.cpp).
 //
-//   process_isolation            the child sleeps 3 s, as in the seed
+//   process_isolation            the child sleeps 3 s, as in Python
 //   process_isolation --smoke    30 ms
 #include <chrono>
 #include <cstdio>
@@ -36,7 +36,7 @@ namespace ipc = ringlet::ipc;
 
 namespace {
 
-int x = 100;                             // the seed's global
+int x = 100;                             // the Python program's global
 std::vector<std::string> names{"main"};  // a global list, too
 
 std::string show(const std::vector<std::string>& v) {

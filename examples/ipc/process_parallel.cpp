@@ -1,6 +1,6 @@
 // examples/ipc/process_parallel.cpp — three processes run at the same time.
 //
-// Seed 000 (seeds/000_17a3a2f9ae2cbb0f.txt) "四、多进程并行执行": processes that
+// A multiprocessing.Process program ("四、多进程并行执行"): processes that
 // sleep 1, 2 and 3 s, all started before any is joined, end after about 3 s
 // in all, not 1 + 2 + 3 = 6:
 //

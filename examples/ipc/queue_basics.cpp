@@ -1,18 +1,18 @@
 // examples/ipc/queue_basics.cpp — multiprocessing.Queue: put/get between processes,
 // full/empty, put with a timeout, put_nowait, get with a timeout.
 //
-// Part 1 — seed 000 (seeds/000_17a3a2f9ae2cbb0f.txt) "八、进程间通信", Queue:
+// Part 1 — a multiprocessing.Queue program ("八、进程间通信"):
 //   def put_id(q): q.put([1,2,3,4])
 //   q = Queue(); p = Process(target=put_id, args=(q,)); p.start(); print(q.get()); p.join()
-// Part 2 — seed 004 (seeds/004_bdf88a32eb7ec8da.txt) "进程间的通信-Queue": Queue(3),
+// Part 2 — a Queue program ("进程间的通信-Queue"): Queue(3),
 //   q.full(), q.put("消息4", True, 2) and q.put_nowait("消息4") on a full queue
-//   (both fail), q.qsize(), q.get_nowait(); and seed 002's q.get(timeout)
+//   (both fail), q.qsize(), q.get_nowait(); and q.get(timeout)
 //   on an empty queue ("Queue.Empty"). In ringlet the "no" outcomes are return
 //   values, not exceptions: put_for / try_put return false, get_for / try_get
 //   return nullopt.
-// Part 3 — seed 001 (seeds/001_f465f0c5936a8068.txt) "进程间通信": a write() process
+// Part 3 — a Queue program ("进程间通信"): a write() process
 //   puts 'A', 'B', 'C' with random pauses while a read() process prints what it
-//   gets. The seed's reader loops forever and the parent has to terminate()
+//   gets. The Python reader loops forever and the parent has to terminate()
 //   it; here the parent close()s the queue once the writer is done, and the
 //   reader's get() throws QueueClosed as soon as the queue is drained.
 //
@@ -93,7 +93,7 @@ void a_full_and_an_empty_queue(ringlet::Duration unit) {
     } else {
         check(false, "try_put on a full queue fails");
     }
-    // The seed's advice: look first, then put.
+    // The tutorial's advice: look first, then put.
     if (!q.full()) q.try_put("message 4");
 
     // Read back: look first, then take without waiting.
@@ -154,7 +154,7 @@ void writer_and_reader(ringlet::Duration unit) {
     pw.start();  // start the writer...
     pr.start();  // ... and the reader
     pw.join();   // wait for the writer to finish
-    // The seed's reader never ends, so it has to be pr.terminate()d. Closing
+    // The Python reader never ends, so it has to be pr.terminate()d. Closing
     // the queue lets it drain what is left and stop on its own.
     q.close();
     pr.join();

@@ -1,7 +1,7 @@
 // examples/ipc/queue_producer_consumer.cpp — producer and consumer processes
 // around one ipc::Queue.
 //
-// Part 1 — seed 003 (seeds/003_29205fec1b1e015b.txt) "基于队列的生产者消费者模式":
+// Part 1 — a multiprocessing.Queue program ("基于队列的生产者消费者模式"):
 //   def consumer(queue):
 //       while True:
 //           res = queue.get()
@@ -14,7 +14,7 @@
 //   p1, p2, p3 = producers ('xxx', 2), ('yyy', 3), ('zzz', 5); c1, c2 = consumers
 //   p1.join(); p2.join(); p3.join()   # every item is produced before the end signals
 //   q.put(None); q.put(None)          # one end signal per consumer
-// (seed 004's "Producer-consumer 生产者和消费者模型" is the same with one of each.)
+// (the tutorial "Producer-consumer 生产者和消费者模型" is the same with one of each.)
 // The queue carries std::optional<std::pair<std::string, int>>: std::nullopt
 // is Python's None. Each consumer reports how many items it ate on a second
 // queue, and the parent checks that all 10 were eaten exactly once.

@@ -1,25 +1,26 @@
 // examples/ipc/shared_counter_lock.cpp — Value / Array in shared memory, a
 // process-shared Lock, and a process-shared Semaphore.
 //
-// Part 1 — seed 001 (seeds/001_f465f0c5936a8068.txt) "Shared Memory":
+// Part 1 — multiprocessing's shared memory ("Shared Memory"):
 //   value1 = mp.Value('i', 0); value2 = mp.Value('d', 3.14); array = mp.Array('i', [1, 2, 3, 4])
 // ipc::Shared<T> is Value and ipc::SharedArray<T> is Array: unlike the
 // globals of process_isolation.cpp, what a child writes there the parent sees.
-// Part 2 — seed 001: job(v, num) adds num to v ten times, 0.1 s apart, holding
+// Part 2 — mp.Lock: job(v, num) adds num to v ten times, 0.1 s apart, holding
 //   an mp.Lock for the whole loop; p1 adds 1 and p2 adds 3, so v ends at 40
 //   and each process's ten lines come out together (1..10, then 13..40).
-// Part 3 — seed 004 (seeds/004_bdf88a32eb7ec8da.txt) "进程间的同步 Lock": two
+// Part 3 — a multiprocessing.Lock program ("进程间的同步 Lock"): two
 //   processes change `balance` many times, with and without the lock. (In
-//   the seed `balance` is a plain global, so each process changes its own copy
+//   Python `balance` is a plain global, so each process changes its own copy
 //   and the parent prints 0 whatever the lock does; here it is a Shared<long>
 //   that both really change.) Without the lock, balance.store(balance.load() +
 //   n) is a read and a write: the other process's deposits in between are
 //   overwritten, as with Python's `v.value += n`. The lost deposits are only
 //   printed (how many varies); with the lock the total is exact, and checked.
-// Part 4 — seed 004: "多个进程对同一文件进行修改,就会造成错乱,所以...需要给其进行加锁":
+// Part 4 — a Lock around a shared file:
+//   "多个进程对同一文件进行修改,就会造成错乱,所以...需要给其进行加锁":
 //   four processes append records to one file, each record in two writes with
 //   a pause between; with an ipc::Lock around each record no line is torn.
-// Part 5 — seed 004 "Semaphore" (信号量: a counter that bounds how many may be
+// Part 5 — multiprocessing.Semaphore (信号量: a counter that bounds how many may be
 //   in a section at once): ipc::Semaphore(2) lets at most 2 of 5 processes in.
 //
 // Lock, Shared, SharedArray and Semaphore live in shared memory: make them

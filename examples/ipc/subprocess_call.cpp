@@ -1,8 +1,8 @@
 // examples/ipc/subprocess_call.cpp — run other programs: subprocess.call,
 // Popen(...).communicate(input), check_output.
 //
-// Seed 000 (seeds/000_17a3a2f9ae2cbb0f.txt) "六、子进程" and seed 001
-// (seeds/001_f465f0c5936a8068.txt) "Subprocessing":
+// Ports the subprocess programs of the Python tutorials ("六、子进程",
+// "Subprocessing"):
 //   print('$ nslookup www.python.org')
 //   r = subprocess.call(['nslookup', 'www.python.org']); print('Exit code:', r)
 //
@@ -61,7 +61,7 @@ void call() {
 // Part 2: Popen(..., stdin=PIPE, stdout=PIPE, stderr=PIPE).communicate(input).
 void communicate() {
     std::printf("== Part 2: ipc::Subprocess + communicate(input)\n");
-    std::printf("$ sort   (stdin: the seed's nslookup commands)\n");
+    std::printf("$ sort   (stdin: the Python program's nslookup commands)\n");
     ipc::Subprocess p({"sort"}, {.stdin_mode = ipc::Stdio::pipe,
                                  .stdout_mode = ipc::Stdio::pipe,
                                  .stderr_mode = ipc::Stdio::pipe});

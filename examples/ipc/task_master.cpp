@@ -1,6 +1,6 @@
-// examples/ipc/task_master.cpp — the master of seed 000 "十、分布式进程": queues served over TCP.
+// examples/ipc/task_master.cpp — BaseManager's task_master ("十、分布式进程"): queues over TCP.
 //
-// Seed 000's task_master.py:
+// The Python task_master.py (multiprocessing.managers.BaseManager):
 //   QueueManager.register('get_task_queue', callable=get_task_queue)
 //   QueueManager.register('get_result_queue', callable=get_result_queue)
 //   manager = QueueManager(address=('127.0.0.1', 5000), authkey=b'abc'); manager.start()

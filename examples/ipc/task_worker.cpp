@@ -1,6 +1,6 @@
-// examples/ipc/task_worker.cpp — the worker of seed 000 "十、分布式进程": takes tasks over TCP.
+// examples/ipc/task_worker.cpp — BaseManager's task_worker ("十、分布式进程"): tasks over TCP.
 //
-// Seed 000's task_worker.py:
+// The Python task_worker.py (multiprocessing.managers.BaseManager):
 //   QueueManager.register('get_task_queue'); QueueManager.register('get_result_queue')
 //   manager = QueueManager(address=(server_addr, 5000), authkey=b'abc'); manager.connect()
 //   task = manager.get_task_queue(); result = manager.get_result_queue()
@@ -19,7 +19,7 @@
 // exception, and the wait happens on the server.
 //
 //   task_worker [--host H] [--port P] [--authkey K] [--tasks N] [--smoke]
-// Defaults: 127.0.0.1, 5000, abc, 10 tasks. --smoke skips the seed's 1 s of
+// Defaults: 127.0.0.1, 5000, abc, 10 tasks. --smoke skips the Python program's 1 s of
 // "work" per task and requires that all N tasks were there to take.
 //
 // Checked (exit status 1 otherwise): it connected, every result was put,

@@ -1,6 +1,6 @@
 // examples/net/echo_client.cpp — many concurrent connections, one task each.
 //
-// Seed 002 (gevent): "gevent.spawn(function, args)" per job, then
+// gevent's model: "gevent.spawn(function, args)" per job, then
 // "gevent.joinall(spawnlist)". Here every connection is a task that
 // ping-pongs M-byte messages with an echo server for D seconds, checking
 // every byte that comes back; main joins them all and reports round trips

@@ -1,6 +1,6 @@
 // examples/net/echo_server.cpp — a TCP echo server with one task per connection.
 //
-// Seed 002 (gevent): "monkey.patch_socket()" makes every socket call a
+// gevent's model: "monkey.patch_socket()" makes every socket call a
 // coroutine switch, and "if you need to limit how many connections run at
 // once, use a Pool". Here ringlet::net::serve() is gevent's StreamServer: it
 // accepts forever and runs the handler below in a new task per connection;

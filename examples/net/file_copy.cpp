@@ -1,12 +1,12 @@
 // examples/net/file_copy.cpp — copy every file of a directory concurrently.
 //
-// Seed 004's exercise ("多线程copy文件"): copy each file of a folder with a
-// bounded Pool (`pool.apply_async(copyFileTask, ...)`), each worker putting
-// the finished file on a Manager().Queue(), while the main program takes them
-// off the queue and prints a progress line. In ringlet the workers are tasks
-// in a ringlet::Pool(N) (at most N copies in flight), the queue is a
-// ringlet::Channel, and every read and write is a ring operation, so one
-// thread keeps N copies going without blocking on any of them.
+// Ports a multiprocessing exercise ("多线程copy文件"): copy each file of a
+// folder with a bounded Pool (`pool.apply_async(copyFileTask, ...)`), each
+// worker putting the finished file on a Manager().Queue(), while the main
+// program takes them off the queue and prints a progress line. In ringlet
+// the workers are tasks in a ringlet::Pool(N) (at most N copies in flight),
+// the queue is a ringlet::Channel, and every read and write is a ring
+// operation, so one thread keeps N copies going without blocking on any of them.
 //
 // Small files go through read_file()/write_file(); large ones are copied in
 // 256 KiB chunks with File::read_at/write_at, so memory stays bounded.
@@ -46,7 +46,7 @@ namespace fs = std::filesystem;
 constexpr std::uint64_t whole_file_limit = 1024 * 1024;  // above this, copy in chunks
 constexpr std::size_t chunk_size = 256 * 1024;
 
-// What a worker reports when its file is done (the seed's queue.put(filename)).
+// What a worker reports when its file is done (Python's queue.put(filename)).
 struct Copied {
     std::string name;
     std::uint64_t bytes = 0;
@@ -101,7 +101,7 @@ Summary copy_directory(const fs::path& src, const fs::path& dst, std::size_t wor
     };
     std::vector<Job> jobs;
     for (const fs::directory_entry& e : fs::directory_iterator(src)) {
-        if (!e.is_regular_file()) continue;  // like the seed: files only, no recursion
+        if (!e.is_regular_file()) continue;  // like Python: files only, no recursion
         const auto perms = static_cast<mode_t>(e.status().permissions() & fs::perms::mask);
         jobs.push_back({e.path().string(), (dst / e.path().filename()).string(), perms});
     }

@@ -1,6 +1,6 @@
 // examples/net/http_hello.cpp — a small, fast HTTP/1.1 keep-alive server.
 //
-// Seed 002 (gevent): a monkey-patched server writes one blocking-style
+// gevent's model: a monkey-patched server writes one blocking-style
 // handler per connection and lets coroutines multiplex them. This is that
 // handler for HTTP/1.1: it answers GET / with "Hello, World!\n", keeps
 // connections alive (HTTP/1.1's default; HTTP/1.0 with "Connection:

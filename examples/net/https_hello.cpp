@@ -1,6 +1,6 @@
 // examples/net/https_hello.cpp — an HTTPS/1.1 keep-alive "Hello, World!" server.
 //
-// Seed 002 (gevent): gevent's ssl module makes TLS cooperative, so a
+// gevent's model for TLS: gevent.ssl makes TLS cooperative, so a
 // StreamServer handler wraps its socket and reads and writes as if blocking.
 // Here the handler given to serve() does the same with
 // TlsStream::accept(stream, ctx): the handshake, each read and each write

@@ -1,7 +1,7 @@
 // examples/net/pg_async.cpp — libpq's asynchronous API driven from tasks
 // with net::wait_readable / wait_writable.
 //
-// Seed 002 (gevent): gevent's wait_read / wait_write let an event-driven C
+// Ports gevent.socket's wait_read / wait_write, which let an event-driven C
 // library run inside greenlets by handing over its file descriptor; psycopg's
 // "green" support is exactly that loop around libpq. Here each task opens its
 // own connection with PQconnectStart/PQconnectPoll, sends a query with

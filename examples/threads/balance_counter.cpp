@@ -1,5 +1,5 @@
-// examples/threads/balance_counter.cpp — seed 002 (seeds/002_9d92c5413100e760.txt),
-// "多线程" 例子1: two threads change a shared `balance` many times; without a
+// examples/threads/balance_counter.cpp — a threading tutorial program ("多线程"
+// 例子1): two threading.Threads change a shared `balance` many times; without a
 // Lock updates get lost, with `lock.acquire() / change_it(n) / lock.release()`
 // the balance always ends at 0.
 //

@@ -1,5 +1,5 @@
-// examples/threads/mixed_threads_tasks.cpp — seed 002 (seeds/002_9d92c5413100e760.txt):
-// "多任务除了使用多进程外还可以使用多线程来完成" next to its gevent section —
+// examples/threads/mixed_threads_tasks.cpp — Python's threading module
+// ("多任务除了使用多进程外还可以使用多线程来完成") next to gevent's coroutines:
 // threads and coroutines together. Two ringlet::Threads run 1000 producer
 // tasks each; every task sends its messages into ONE Channel, and a single
 // consumer task on the main thread receives them all. Tasks of different

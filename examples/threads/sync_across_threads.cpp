@@ -1,6 +1,6 @@
-// examples/threads/sync_across_threads.cpp — seed 002 (seeds/002_9d92c5413100e760.txt),
-// "threading模块提供的类: Thread, Lock, Rlock, Condition, [Bounded]Semaphore,
-// Event, Timer, local": the synchronisation classes, used ACROSS threads.
+// examples/threads/sync_across_threads.cpp — the threading module's classes
+// ("threading模块提供的类: Thread, Lock, Rlock, Condition, [Bounded]Semaphore,
+// Event, Timer, local"): the synchronisation classes, used ACROSS threads.
 //
 // Every ringlet primitive is shared directly by tasks on different
 // ringlet::Threads (and by plain std::threads): a task that waits suspends

@@ -1,5 +1,5 @@
-// examples/threads/thread_local_tasks.cpp — seed 002 (seeds/002_9d92c5413100e760.txt),
-// "多线程的全局变量与局部变量": threading.local() gives each thread its own
+// examples/threads/thread_local_tasks.cpp — a threading tutorial program
+// ("多线程的全局变量与局部变量"): threading.local() gives each thread its own
 // `local_school.student`, so process_student() can read "its" student without
 // a parameter and without a lock:
 //
@@ -30,7 +30,7 @@ using namespace std::chrono_literals;
 
 namespace {
 
-// The seed's global `local_school = threading.local()`.
+// The Python program's global `local_school = threading.local()`.
 ringlet::TaskLocal<std::string> student;
 
 // Every task counts the lessons it took in its own TaskLocal...
@@ -77,7 +77,7 @@ int main(int argc, char** argv) {
     step_pause = smoke ? ringlet::Duration(0) : ringlet::Duration(100ms);
 
     std::printf("== Two ringlet::Threads, two student tasks on each\n");
-    // Like the seed's Thread-A and Thread-B, but each thread runs two tasks.
+    // Like Python's Thread-A and Thread-B, but each thread runs two tasks.
     ringlet::Thread<int> a([] {
         auto alice = ringlet::spawn(process_thread, std::string("Alice"));
         auto bob = ringlet::spawn(process_thread, std::string("Bob"));

@@ -1,6 +1,6 @@
-// examples/threads/thread_per_core_echo.cpp — seed 002 (seeds/002_9d92c5413100e760.txt):
-// its gevent section serves many connections with coroutines in ONE thread;
-// its threading section uses several threads. Thread-per-core combines them:
+// examples/threads/thread_per_core_echo.cpp — a gevent server serves many
+// connections with coroutines in ONE thread; Python's threading module uses
+// several threads. Thread-per-core combines them:
 // run_threads(N) starts N schedulers, each binds its own listener on the same
 // port with SO_REUSEPORT (TcpListener::bind(host, port, 1024, reuse_port =
 // true)), and each runs net::serve() with an echo handler — one task per

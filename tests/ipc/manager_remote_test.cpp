@@ -139,8 +139,9 @@ ManagerOptions quick() {
 
 // ---- serve / connect -------------------------------------------------------------
 
-// Seed 000 "十、分布式进程" in one test: the master serves two queues, a worker
-// process connects with the key, squares the tasks, and puts the results.
+// BaseManager's task_master / task_worker ("十、分布式进程") in one test: the
+// master serves two queues, a worker process connects with the key, squares
+// the tasks, and puts the results.
 RINGLET_TEST(ManagerRemoteTest, AWorkerProcessConnectsAndSharesQueues) {
     Manager master = Manager::serve("127.0.0.1", 0, key);
     const std::uint16_t port = master.port();

@@ -1,11 +1,12 @@
 // tests/ipc/manager_test.cpp — ipc::Manager on its local (Unix socket) server:
 // every proxy call of DictProxy, ListProxy, QueueProxy, LockProxy and
-// ValueProxy; kind and type mismatches; forked children (the seed 000
-// scenario, fresh connections after fork, a child that cannot keep its
-// parent's connection alive); proxies that cross processes as bytes; many
-// tasks and a plain thread on one proxy; cancellation and Timeout (no item
-// lost, no waiter left); a lock held by a killed child; frame limits; and a
-// server that is SIGKILLed (ManagerError, no hang), shut down, or destroyed.
+// ValueProxy; kind and type mismatches; forked children (the Python
+// Manager dict/list scenario, fresh connections after fork, a child that
+// cannot keep its parent's connection alive); proxies that cross processes
+// as bytes; many tasks and a plain thread on one proxy; cancellation and
+// Timeout (no item lost, no waiter left); a lock held by a killed child;
+// frame limits; and a server that is SIGKILLed (ManagerError, no hang), shut
+// down, or destroyed.
 #include <ringlet/ipc/manager.hpp>
 
 #include <poll.h>
@@ -131,13 +132,13 @@ RINGLET_TEST(ManagerTest, DictSetdefaultAndPop) {
 
 RINGLET_TEST(ManagerTest, InitialContentsApplyOnlyWhenTheObjectIsCreated) {
     Manager m;
-    // Seed 004: m.dict({'count': 100}).
+    // Python: m.dict({'count': 100}).
     auto d = m.dict<std::string, int>("counter", {{"count", 100}});
     EXPECT_EQ(d.get("count"), 100);
     d.set("count", 99);
     auto again = m.dict<std::string, int>("counter", {{"count", 100}});
     EXPECT_EQ(again.get("count"), 99);
-    // Seed 000: m.list(range(5)).
+    // Python: m.list(range(5)).
     auto l = m.list<int>("", {0, 1, 2, 3, 4});
     EXPECT_EQ(l.to_vector(), (std::vector<int>{0, 1, 2, 3, 4}));
     auto named = m.list<int>("l", {7});
@@ -496,7 +497,7 @@ RINGLET_TEST(ManagerTest, TheHandleDescribesItsServer) {
 
 // ---- Processes -----------------------------------------------------------------
 
-// Seed 000 "九、进程间数据共享": ten children each set a random key and append
+// The Manager program "九、进程间数据共享": ten children each set a random key and append
 // their pid; the parent sees all of it.
 RINGLET_TEST(ManagerTest, TenChildrenShareADictAndAList) {
     Manager m;

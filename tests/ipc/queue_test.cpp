@@ -205,7 +205,7 @@ RINGLET_TEST(IpcQueueTest, ChildProcessProducesParentConsumes) {
 }
 
 RINGLET_TEST(IpcQueueTest, ThreeProducersTwoConsumersWithSentinels) {
-    // Seed 000's producer/consumer: 3 producer processes, 2 consumer
+    // The Python Queue producer/consumer: 3 producer processes, 2 consumer
     // processes, one sentinel per consumer; every item arrives exactly once.
     ipc::Queue<int> items(10);
     ipc::Queue<std::vector<int>> results;

@@ -269,7 +269,7 @@ RINGLET_TEST(IpcLockTest, ThreadThatEndsHoldingTheLockIsNoticed) {
 }
 
 RINGLET_TEST(IpcLockTest, LockAroundASharedFileKeepsRecordsWhole) {
-    // The seed scenario: processes append to one file. Each record is two
+    // The Python scenario: processes append to one file. Each record is two
     // writes at "the current end", with the holder suspended in file IO in
     // between; without the lock, records would overwrite each other.
     char path[] = "/tmp/ringlet_ipc_lock_XXXXXX";

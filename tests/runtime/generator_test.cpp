@@ -1,5 +1,6 @@
-// tests/runtime/generator_test.cpp — ringlet::Generator<T, In>: seed 002's
-// send()-style consumer, iteration, errors, unwinding, moves, long runs.
+// tests/runtime/generator_test.cpp — ringlet::Generator<T, In>: the Python
+// producer/consumer's send()-style consumer, iteration, errors, unwinding,
+// moves, long runs.
 #include <chrono>
 #include <cstdint>
 #include <memory>
@@ -39,8 +40,9 @@ ringlet::Generator<int> fibonacci(int limit) {
 
 }  // namespace
 
-// Seed 002: the producer drives a consumer generator with send(); the consumer
-// answers "200 OK" to every value and ends when resumed with nothing.
+// Python's yield/send() producer-consumer: the producer drives a consumer
+// generator with send(); the consumer answers "200 OK" to every value and
+// ends when resumed with nothing.
 RINGLET_TEST(GeneratorTest, SeedProducerConsumer) {
     std::vector<int> consumed;
     ringlet::Generator<std::string, int> consumer([&](auto& yield) {

@@ -31,7 +31,7 @@ struct Counted {
     ~Counted() { alive.fetch_sub(1); }
 };
 
-ringlet::TaskLocal<std::string> student;  // the seed's local_school.student
+ringlet::TaskLocal<std::string> student;  // Python's local_school.student
 
 void process_student(std::vector<std::string>& out) {
     // Reads the calling task's value without it being passed in.

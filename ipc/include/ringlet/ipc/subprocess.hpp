@@ -1,7 +1,7 @@
 // ringlet/ipc/subprocess.hpp — run other programs: Python's subprocess module.
 //
 // Subprocess starts a program and lets the caller talk to it and wait for it;
-// call() and check_output() are the one-line forms. They cover the seed
+// call() and check_output() are the one-line forms. They cover the Python
 // scenarios `subprocess.call(['nslookup', host])` and
 // `Popen(..., stdin=PIPE, stdout=PIPE).communicate(data)`:
 //
