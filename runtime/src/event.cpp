@@ -15,7 +15,7 @@ void Event::StateLock::lock() noexcept {
             return;
         }
         if (i < 64) {
-            cpu_relax();
+            detail::cpu_relax();
         } else {
             ::sched_yield();  // the holder may be preempted on another vCPU
         }
