@@ -49,8 +49,14 @@ class DumpRegistry {
     // In a forked child: the reader thread did not survive and the lock may
     // have been held. The pipe is the parent's too: make a new one on demand.
     void reinit_in_child() noexcept {
-        new (&mutex_) std::mutex;
-        new (&listed_) std::vector<Scheduler*>;  // the parent's entries leak: never touched
+        if (mutex_.try_lock()) {
+            listed_.clear();  // the parent's schedulers are not ours
+            mutex_.unlock();
+        } else {
+            // Held at the fork, maybe mid-update: leak the parent's list, never trust it.
+            new (&mutex_) std::mutex;
+            new (&listed_) std::vector<Scheduler*>;
+        }
         const int w = request_fd.exchange(-1);
         if (w >= 0) ::close(w);
         if (read_fd_ >= 0) ::close(read_fd_);
