@@ -17,6 +17,8 @@
 #include <vector>
 
 #include <ringlet/ipc/subprocess.hpp>
+#include <ringlet/redis/client.hpp>
+#include <ringlet/redis/errors.hpp>
 #include <ringlet/net/tcp.hpp>
 #include <ringlet/time.hpp>
 
@@ -124,6 +126,20 @@ class RedisServer {
                     return fail("redis-server exited at start-up: " + log);
                 }
                 log.append(buf, n);
+            }
+            // With an AOF the server accepts connections while it still loads
+            // the data, answering every command with LOADING: ready means a
+            // PING that is not refused so (NOAUTH and the like mean ready).
+            for (;;) {
+                try {
+                    (void)redis::Client::connect("127.0.0.1", port_).ping();
+                    break;
+                } catch (const redis::Error& e) {
+                    if (std::string_view(e.what()).find("LOADING") == std::string_view::npos) {
+                        break;
+                    }
+                }
+                ringlet::sleep(std::chrono::milliseconds(10));  // no event tells "loaded"
             }
         } catch (const std::exception& e) {
             stop();
