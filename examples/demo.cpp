@@ -76,8 +76,9 @@ void sleeping_tasks(std::size_t count, ringlet::Duration nap) {
     std::printf("all %zu tasks are asleep; resident memory grew by %ld KiB: %.2f KiB per task\n",
                 count, rss_asleep - rss_before,
                 static_cast<double>(rss_asleep - rss_before) / static_cast<double>(count));
-    std::printf("(backend: %s; stacks in use: %zu, of 256 KiB address space each, committed lazily)\n",
-                stats.backend, stats.stacks_in_use);
+    std::printf(
+        "(backend: %s; stacks in use: %zu, of 256 KiB address space each, committed lazily)\n",
+        stats.backend, stats.stacks_in_use);
 
     // joinall() waits for every task, with one deadline for all (none here).
     ringlet::joinall(tasks);

@@ -85,10 +85,12 @@ struct Announce {
 
 void join_get_cancel(ringlet::Duration unit) {
     std::printf("== Part 3: join with a timeout, get a value, cancel\n");
-    auto square = ringlet::spawn([unit](int x) {
-        ringlet::sleep(unit / 2);
-        return x * x;
-    }, 12);
+    auto square = ringlet::spawn(
+        [unit](int x) {
+            ringlet::sleep(unit / 2);
+            return x * x;
+        },
+        12);
     // get() waits for the task and returns its value (or rethrows its exception).
     std::printf("square.get() = %d\n", square.get());
 

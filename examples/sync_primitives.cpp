@@ -64,7 +64,8 @@ void event_section() {
     });
     // wait(timeout) returns false instead of throwing when time runs out.
     const bool set_early = ready.wait(unit);
-    std::printf("[%5.2fs] main: wait(1 unit) = %s; now set()\n", stamp(), set_early ? "true" : "false");
+    std::printf("[%5.2fs] main: wait(1 unit) = %s; now set()\n", stamp(),
+                set_early ? "true" : "false");
     ready.set();
     waiters.join();
     // Join the thread only once it has signalled: std::thread::join would
@@ -207,8 +208,10 @@ void timeout_section() {
         try {
             ringlet::sleep(100 * unit);
         } catch (const ringlet::TimeoutError& e) {
-            std::printf("[%5.2fs] sleep(100 units) under Timeout(1 unit): TimeoutError, "
-                        "ours: %s\n", stamp(), e.scope() == &deadline ? "true" : "false");
+            std::printf(
+                "[%5.2fs] sleep(100 units) under Timeout(1 unit): TimeoutError, "
+                "ours: %s\n",
+                stamp(), e.scope() == &deadline ? "true" : "false");
         }
     }
 

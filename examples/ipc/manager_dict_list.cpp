@@ -73,14 +73,14 @@ void run(ipc::DictProxy<int, int> d, ipc::ListProxy<int> l,
     const int value = std::uniform_int_distribution(51, 100)(rng);
     d.set(key, value);  // d[randint(1,50)] = randint(51,100)
     writes.append({key, value});
-    l.append(ipc::current_pid());     // l.append(os.getpid())
+    l.append(ipc::current_pid());                      // l.append(os.getpid())
     std::printf("%s\n", show(l.to_vector()).c_str());  // print(l)
 }
 
 void dict_and_list() {
     std::printf("== Part 1: manage.dict(), manage.list(range(5)), 10 processes\n");
     ipc::Manager manage;
-    auto d = manage.dict<int, int>();             // d = manage.dict()
+    auto d = manage.dict<int, int>();                // d = manage.dict()
     auto l = manage.list<int>("", {0, 1, 2, 3, 4});  // l = manage.list(range(5))
     auto writes = manage.list<std::pair<int, int>>();
     std::vector<std::unique_ptr<ipc::Process>> p_list;

@@ -1,4 +1,5 @@
-// examples/ipc/manager_file_copy.cpp — pool workers copy a folder; a Manager queue reports progress.
+// examples/ipc/manager_file_copy.cpp — pool workers copy a folder; a Manager queue reports
+// progress.
 //
 // Ports a multiprocessing exercise ("作业：多线程copy文件"): Pool.apply_async and a
 // Manager().Queue() reporting progress:
@@ -23,8 +24,6 @@
 //
 //   manager_file_copy SRC_DIR [--workers N]   copies into SRC_DIR + "复制", as in Python
 //   manager_file_copy --smoke                 30 random files in a temp dir; cleans up
-#include <unistd.h>
-
 #include <chrono>
 #include <cstdio>
 #include <cstdlib>
@@ -34,6 +33,7 @@
 #include <set>
 #include <string>
 #include <string_view>
+#include <unistd.h>
 #include <vector>
 
 #include <ringlet/file.hpp>

@@ -108,7 +108,8 @@ int main(int argc, char** argv) {
             ipc::ProcessPool pool(2);
             for (int i = 0; i < 3; ++i) {
                 pool.apply_async(foo, i, [&](int value) {
-                    std::printf("-->exec done: %d (callback in pid %d)\n", value, ipc::current_pid());
+                    std::printf("-->exec done: %d (callback in pid %d)\n", value,
+                                ipc::current_pid());
                     callback_pids.insert(ipc::current_pid());
                     ++callbacks;
                 });

@@ -16,11 +16,10 @@
 //
 //   pool_map            work sleeps 0.5 s
 //   pool_map --smoke    work sleeps 0.05 s
-#include <signal.h>
-
 #include <chrono>
 #include <cstdio>
 #include <cstdlib>
+#include <signal.h>
 #include <stdexcept>
 #include <string>
 #include <string_view>

@@ -16,14 +16,13 @@
 //
 //   process_basics            time unit 1 s (the Python programs' sleeps)
 //   process_basics --smoke    time unit 20 ms
-#include <signal.h>
-
 #include <chrono>
 #include <cstdio>
 #include <ctime>
 #include <map>
 #include <memory>
 #include <optional>
+#include <signal.h>
 #include <string>
 #include <string_view>
 #include <utility>
@@ -135,14 +134,14 @@ void terminate_a_child(ringlet::Duration unit) {
 // Part 4 ---------------------------------------------------------------------
 // The Python ClockProcess: prints the time `ticks` times, every `interval`.
 class ClockProcess : public ipc::Process {
-public:
+  public:
     // Python names instances of a subclass after the class: ClockProcess-1, -2, ...
     ClockProcess(int number, ringlet::Duration interval, int ticks)
         : ipc::Process(ipc::ProcessOptions{.name = "ClockProcess-" + std::to_string(number)}),
           interval_(interval),
           ticks_(ticks) {}
 
-protected:
+  protected:
     // Runs in the child, inside its own scheduler (Python's Process.run).
     void run() override {
         for (int n = ticks_; n > 0; --n) {
@@ -154,7 +153,7 @@ protected:
         }
     }
 
-private:
+  private:
     ringlet::Duration interval_;
     int ticks_;
 };
@@ -162,12 +161,12 @@ private:
 // The Python RunTask(Process) with *args and **kwargs: a subclass carries
 // whatever state its constructor was given into the child.
 class RunTask : public ipc::Process {
-public:
+  public:
     using Kwargs = std::vector<std::pair<std::string, std::string>>;
     RunTask(std::vector<std::string> args, Kwargs kwargs)
         : args_(std::move(args)), kwargs_(std::move(kwargs)) {}
 
-protected:
+  protected:
     void run() override {
         const int pid = ipc::current_pid();
         std::printf("pid=%d start run\n", pid);
@@ -180,7 +179,7 @@ protected:
         std::printf("pid=%d end run\n", pid);
     }
 
-private:
+  private:
     std::vector<std::string> args_;
     Kwargs kwargs_;
 };

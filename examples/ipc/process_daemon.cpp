@@ -22,10 +22,9 @@
 //
 //   process_daemon            children sleep 3 s, main works 1 s
 //   process_daemon --smoke    time unit 50 ms
-#include <signal.h>
-
 #include <chrono>
 #include <cstdio>
+#include <signal.h>
 #include <string>
 #include <string_view>
 

@@ -25,14 +25,14 @@
 // reports the result in its exit status; the program fails if one does not.
 //
 //   process_fork            (nothing here takes long: --smoke changes nothing)
-#include <sys/types.h>
-#include <sys/wait.h>
-#include <unistd.h>
-
 #include <cerrno>
 #include <chrono>
 #include <cstdio>
 #include <stdexcept>
+#include <unistd.h>
+
+#include <sys/types.h>
+#include <sys/wait.h>
 
 #include <ringlet/ipc/process.hpp>
 #include <ringlet/ringlet.hpp>

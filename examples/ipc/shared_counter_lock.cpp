@@ -28,8 +28,6 @@
 //
 //   shared_counter_lock            time unit 1 s; part 3: 200 000 changes per process
 //   shared_counter_lock --smoke    time unit 10 ms; part 3: 20 000
-#include <unistd.h>
-
 #include <algorithm>
 #include <chrono>
 #include <cstdio>
@@ -39,6 +37,7 @@
 #include <numeric>
 #include <string>
 #include <string_view>
+#include <unistd.h>
 #include <vector>
 
 #include <ringlet/ipc/lock.hpp>

@@ -68,7 +68,7 @@ bool master(const Args& args) {
     ipc::Manager manager = ipc::Manager::serve(args.host, args.port, args.authkey);
     std::printf("serving on %s (server pid %d)\n", manager.address().c_str(),
                 static_cast<int>(manager.server_pid()));
-    auto task = manager.queue<int>("task_queue");            // manager.get_task_queue()
+    auto task = manager.queue<int>("task_queue");              // manager.get_task_queue()
     auto result = manager.queue<std::string>("result_queue");  // manager.get_result_queue()
 
     std::mt19937 rng(std::random_device{}());

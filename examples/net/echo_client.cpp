@@ -108,7 +108,7 @@ Args parse_args(int argc, char** argv) {
 // Latency histogram: exact below 64 ns, then 32 buckets per power of two
 // (about 3% resolution) up to 2^40 ns. Fixed size: recording never allocates.
 class Histogram {
-public:
+  public:
     void record(std::uint64_t ns) noexcept {
         ++counts_[index(ns)];
         ++total_;
@@ -126,7 +126,7 @@ public:
         return midpoint(counts_.size() - 1);
     }
 
-private:
+  private:
     static constexpr std::size_t buckets = 64 + 36 * 32;
     static std::size_t index(std::uint64_t v) noexcept {
         if (v < 64) return static_cast<std::size_t>(v);
@@ -192,8 +192,8 @@ Result run_load(const std::string& host, std::uint16_t port, std::size_t connect
     std::vector<ringlet::Task<std::uint64_t>> tasks;
     tasks.reserve(connections);
     for (std::size_t c = 0; c < connections; ++c) {
-        tasks.push_back(ringlet::spawn(ringlet::SpawnOptions{.name = "conn", .stack_size = 64 * 1024},
-                                       connection, c));
+        tasks.push_back(ringlet::spawn(
+            ringlet::SpawnOptions{.name = "conn", .stack_size = 64 * 1024}, connection, c));
     }
     // Wait for every connection (or the first failure), then start the clock.
     while (!all_connected.wait(std::chrono::milliseconds(50))) {
@@ -213,10 +213,11 @@ Result run_load(const std::string& host, std::uint16_t port, std::size_t connect
 }
 
 void print(const Result& r, std::size_t connections, std::size_t size) {
-    std::printf("echo_client: %zu connections x %zu B for %.2f s: %llu round trips, "
-                "%.0f round trips/s, p50 %.0f us, p99 %.0f us\n",
-                connections, size, r.seconds, static_cast<unsigned long long>(r.round_trips),
-                static_cast<double>(r.round_trips) / r.seconds, r.p50_us, r.p99_us);
+    std::printf(
+        "echo_client: %zu connections x %zu B for %.2f s: %llu round trips, "
+        "%.0f round trips/s, p50 %.0f us, p99 %.0f us\n",
+        connections, size, r.seconds, static_cast<unsigned long long>(r.round_trips),
+        static_cast<double>(r.round_trips) / r.seconds, r.p50_us, r.p99_us);
     std::fflush(stdout);
 }
 
@@ -231,8 +232,8 @@ int smoke() {
     return ringlet::run([] {
         TcpListener listener = TcpListener::bind("127.0.0.1", 0);
         auto server = ringlet::spawn([&] { ringlet::net::serve(listener, echo); });
-        const Result r = run_load("127.0.0.1", listener.port(), 10, 100,
-                                  std::chrono::milliseconds(500));
+        const Result r =
+            run_load("127.0.0.1", listener.port(), 10, 100, std::chrono::milliseconds(500));
         print(r, 10, 100);
         server.cancel();
         server.join();

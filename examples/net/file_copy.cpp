@@ -16,9 +16,6 @@
 //
 // Prints, as files complete:  copied 7/20 files, 3.1 MiB
 // and at the end:             done: 20 files, 9.8 MiB in 0.04 s (245.0 MiB/s)
-#include <sys/stat.h>
-#include <unistd.h>
-
 #include <algorithm>
 #include <chrono>
 #include <cstddef>
@@ -30,7 +27,10 @@
 #include <random>
 #include <string>
 #include <string_view>
+#include <unistd.h>
 #include <vector>
+
+#include <sys/stat.h>
 
 #include <ringlet/channel.hpp>
 #include <ringlet/errors.hpp>
@@ -109,8 +109,8 @@ Summary copy_directory(const fs::path& src, const fs::path& dst, std::size_t wor
     fs::create_directories(dst);
 
     const bool tty = ::isatty(STDOUT_FILENO) != 0;
-    std::printf("copying %zu files from %s to %s with %zu workers\n", jobs.size(),
-                src.c_str(), dst.c_str(), workers);
+    std::printf("copying %zu files from %s to %s with %zu workers\n", jobs.size(), src.c_str(),
+                dst.c_str(), workers);
 
     ringlet::Channel<Copied> done(std::max<std::size_t>(jobs.size(), 1));  // never blocks a worker
     ringlet::Pool pool(workers);
@@ -190,11 +190,21 @@ int smoke() {
     for (int i = 0; i < 20; ++i) {
         std::size_t size;
         switch (i % 5) {
-            case 0: size = i == 0 ? 0 : rng() % 100; break;
-            case 1: size = rng() % 8192; break;
-            case 2: size = rng() % (256 * 1024); break;
-            case 3: size = whole_file_limit + rng() % (1024 * 1024); break;  // chunked path
-            default: size = rng() % (600 * 1024); break;
+            case 0:
+                size = i == 0 ? 0 : rng() % 100;
+                break;
+            case 1:
+                size = rng() % 8192;
+                break;
+            case 2:
+                size = rng() % (256 * 1024);
+                break;
+            case 3:
+                size = whole_file_limit + rng() % (1024 * 1024);
+                break;  // chunked path
+            default:
+                size = rng() % (600 * 1024);
+                break;
         }
         std::string content(size, '\0');
         for (char& ch : content) ch = static_cast<char>(rng());
@@ -203,7 +213,8 @@ int smoke() {
         files.emplace_back(name, std::move(content));
     }
     return ringlet::run([&] {
-        for (const auto& [name, content] : files) ringlet::write_file((src / name).string(), content);
+        for (const auto& [name, content] : files)
+            ringlet::write_file((src / name).string(), content);
         const Summary s = copy_directory(src, dst, 4);
         std::size_t good = 0;
         for (const auto& [name, content] : files) {

@@ -128,8 +128,9 @@ void act_tasks_on_one_thread(long iterations) {
                         balance, rounds * 13);
         }
     });
-    std::printf("   -> tasks switch only at suspension points: an update with none inside\n"
-                "      is never torn; one that suspends midway needs a lock even on one thread\n\n");
+    std::printf(
+        "   -> tasks switch only at suspension points: an update with none inside\n"
+        "      is never torn; one that suspends midway needs a lock even on one thread\n\n");
 }
 
 // Act 3 ----------------------------------------------------------------------
@@ -166,7 +167,8 @@ void act_threads_with_mutex(long iterations) {
     t2.get();
     std::printf("   balance = %ld after 2 x %ld locked changes (%.1f ms)\n", balance, iterations,
                 ms_since(start));
-    std::printf("   -> always 0: the Mutex serialises the read-modify-write across threads and tasks\n");
+    std::printf(
+        "   -> always 0: the Mutex serialises the read-modify-write across threads and tasks\n");
 }
 
 }  // namespace

@@ -38,8 +38,8 @@ int main(int argc, char** argv) {
     return ringlet::run([&] {
         ringlet::Channel<Message> channel(256);
         std::atomic<std::uint32_t> producers_left{threads * tasks_per_thread};
-        std::printf("%u threads x %u producer tasks x %llu messages -> one consumer task\n", threads,
-                    tasks_per_thread, static_cast<unsigned long long>(per_task));
+        std::printf("%u threads x %u producer tasks x %llu messages -> one consumer task\n",
+                    threads, tasks_per_thread, static_cast<unsigned long long>(per_task));
 
         // The consumer runs on this (main) thread, as a task.
         std::uint64_t received = 0, sum = 0;
@@ -79,7 +79,8 @@ int main(int argc, char** argv) {
         const double seconds =
             std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
 
-        const std::uint64_t expected_sum = threads * tasks_per_thread * per_task * (per_task + 1) / 2;
+        const std::uint64_t expected_sum =
+            threads * tasks_per_thread * per_task * (per_task + 1) / 2;
         std::printf("received %llu of %llu messages (thread 0: %llu, thread 1: %llu)\n",
                     static_cast<unsigned long long>(received),
                     static_cast<unsigned long long>(total),
@@ -88,11 +89,12 @@ int main(int argc, char** argv) {
         std::printf("sum %llu (expected %llu)\n", static_cast<unsigned long long>(sum),
                     static_cast<unsigned long long>(expected_sum));
         std::printf("%.1f ms, %.2f M messages/s\n", seconds * 1e3, total / seconds / 1e6);
-        std::printf("producer threads were woken from another thread %llu + %llu times;\n"
-                    "main's scheduler %llu times\n",
-                    static_cast<unsigned long long>(sa.remote_wakeups),
-                    static_cast<unsigned long long>(sb.remote_wakeups),
-                    static_cast<unsigned long long>(ringlet::stats().remote_wakeups));
+        std::printf(
+            "producer threads were woken from another thread %llu + %llu times;\n"
+            "main's scheduler %llu times\n",
+            static_cast<unsigned long long>(sa.remote_wakeups),
+            static_cast<unsigned long long>(sb.remote_wakeups),
+            static_cast<unsigned long long>(ringlet::stats().remote_wakeups));
         return received == total && sum == expected_sum ? 0 : 1;
     });
 }

@@ -130,7 +130,8 @@ void condition_section() {
 
 // 3 Semaphore -----------------------------------------------------------------
 void semaphore_section() {
-    std::printf("== 3 BoundedSemaphore(2): three tasks on each of two threads, two inside at most\n");
+    std::printf(
+        "== 3 BoundedSemaphore(2): three tasks on each of two threads, two inside at most\n");
     ringlet::Semaphore slots(2);
     std::atomic<int> inside{0};
     std::atomic<int> most{0};
@@ -163,7 +164,7 @@ void semaphore_section() {
 // cancel() delivers Cancelled at the sleep, so fn never runs. Task::cancel()
 // is thread-safe: another thread may call it.
 class Timer {
-public:
+  public:
     template <class F>
     Timer(ringlet::Duration interval, F fn)
         : task_(ringlet::spawn([interval, fn] {
@@ -174,12 +175,13 @@ public:
     void join() { task_.join(); }
     bool fired() const { return task_.done() && !task_.cancelled(); }
 
-private:
+  private:
     ringlet::Task<void> task_;
 };
 
 void timer_section() {
-    std::printf("== 4 Timer: two timers on a thread; main cancels the slow one from its own thread\n");
+    std::printf(
+        "== 4 Timer: two timers on a thread; main cancels the slow one from its own thread\n");
     ringlet::Event fast_fired;
     ringlet::Event cancel_sent;
     ringlet::Promise<Timer*> slow_timer;

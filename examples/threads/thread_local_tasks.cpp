@@ -4,8 +4,8 @@
 // a parameter and without a lock:
 //
 //   local_school = threading.local()
-//   def process_student(): print 'Hello, %s (in %s)' % (local_school.student, current_thread().name)
-//   def process_thread(name): local_school.student = name; process_student()
+//   def process_student(): print 'Hello, %s (in %s)' % (local_school.student,
+//   current_thread().name) def process_thread(name): local_school.student = name; process_student()
 //   t1 = Thread(target=process_thread, args=('Alice',), name='Thread-A') ...
 //
 // With ringlet the unit of concurrency is the task, so the counterpart is
@@ -61,7 +61,7 @@ void take_lesson() {
 
 void process_thread(std::string name) {
     *student = std::move(name);  // bind this task's student
-    ringlet::sleep(step_pause);       // the other tasks bind theirs meanwhile...
+    ringlet::sleep(step_pause);  // the other tasks bind theirs meanwhile...
     process_student();           // ...yet we still see ours
     for (int i = 0; i < 3; ++i) take_lesson();
     std::lock_guard guard(print_mutex);
@@ -94,9 +94,10 @@ int main(int argc, char** argv) {
     const int on_b = b.get();
     std::printf("\nthread_local totals: %d lessons on the first thread, %d on the second\n", on_a,
                 on_b);
-    std::printf("  -> TaskLocal: 3 per task, private. thread_local: 6 per thread, shared by\n"
-                "     both tasks of that thread (tasks never migrate, so it is stable, but\n"
-                "     it is not per task).\n\n");
+    std::printf(
+        "  -> TaskLocal: 3 per task, private. thread_local: 6 per thread, shared by\n"
+        "     both tasks of that thread (tasks never migrate, so it is stable, but\n"
+        "     it is not per task).\n\n");
 
     std::printf("== Outside any task, a TaskLocal belongs to the plain thread\n");
     std::thread plain([] {

@@ -54,9 +54,9 @@ int main(int argc, char** argv) {
     const int round_trips = smoke ? 50 : 2000;
 
     return ringlet::run([&] {
-        ringlet::Event stop;                    // set by main: every server thread ends
-        ringlet::Semaphore listening(0);        // one release per bound listener
-        std::atomic<std::uint16_t> port{0};     // chosen by thread 0, shared by the others
+        ringlet::Event stop;                 // set by main: every server thread ends
+        ringlet::Semaphore listening(0);     // one release per bound listener
+        std::atomic<std::uint16_t> port{0};  // chosen by thread 0, shared by the others
         ringlet::Event port_known;
         std::vector<std::atomic<int>> accepted(n_threads);
 
@@ -99,8 +99,8 @@ int main(int argc, char** argv) {
                 TcpStream s = TcpStream::connect("127.0.0.1", port.load());
                 s.set_nodelay();
                 for (int r = 0; r < round_trips; ++r) {
-                    const std::string msg = "client " + std::to_string(c) + " says " +
-                                            std::to_string(r) + "\n";
+                    const std::string msg =
+                        "client " + std::to_string(c) + " says " + std::to_string(r) + "\n";
                     s.write_all(msg);
                     std::string back(msg.size(), '\0');
                     s.read_exact(std::as_writable_bytes(std::span(back)));
