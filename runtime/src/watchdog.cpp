@@ -45,9 +45,15 @@ class Watchdog {
     // In a forked child: the watchdog thread did not survive; its lock may
     // have been held. The child's schedulers start a new one when they ask.
     void reinit_in_child() noexcept {
-        new (&mutex_) std::mutex;
+        if (mutex_.try_lock()) {
+            watched_.clear();  // the parent's schedulers are not ours
+            mutex_.unlock();
+        } else {
+            // Held at the fork, maybe mid-update: leak the parent's list, never trust it.
+            new (&mutex_) std::mutex;
+            new (&watched_) std::vector<Watched>;
+        }
         new (&wake_) std::condition_variable;
-        new (&watched_) std::vector<Watched>;  // the parent's entries leak: never touched
         started_ = false;
     }
 
