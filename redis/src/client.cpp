@@ -1,5 +1,6 @@
 // client.cpp — the connection: connect, AUTH/SELECT, write a command, read
 // replies through hiredis's reader; Pipeline and Subscriber.
+#include <algorithm>
 #include <array>
 #include <cstdio>
 #include <cstdlib>
@@ -224,6 +225,17 @@ void Client::roundtrip(std::string_view wire, std::size_t replies, Duration extr
         c.write(wire);
         if (one != nullptr) {
             *one = c.read_reply();
+            // A server still loading its dataset refuses every command before
+            // running it, so sending it again is safe (go-redis does the same).
+            const TimePoint give_up = deadline_after(c.options.loading_timeout);
+            Duration backoff = std::chrono::milliseconds(5);
+            while (one->is_error() && one->error_text().starts_with("LOADING") &&
+                   Clock::now() + backoff < give_up) {
+                sleep(backoff);  // the server says nothing when it is done
+                backoff = std::min<Duration>(backoff * 2, std::chrono::milliseconds(200));
+                c.write(wire);
+                *one = c.read_reply();
+            }
         } else {
             many->reserve(replies);
             for (std::size_t i = 0; i < replies; ++i) many->push_back(c.read_reply());

@@ -432,6 +432,54 @@ RINGLET_TEST(RedisClientTest, GarbageFromTheServerIsConnectionError) {
     fake.join();
 }
 
+// A restarted server answers LOADING until its dataset is read: the client
+// sends the command again (it never ran) until loading_timeout.
+RINGLET_TEST(RedisClientTest, LoadingServerIsWaitedFor) {
+    auto listener = net::TcpListener::bind("127.0.0.1", 0);
+    const std::string ping = "*1\r\n$4\r\nPING\r\n";
+    int requests = 0;
+    auto fake = spawn([&] {
+        for (int conn = 0; conn < 2; ++conn) {
+            net::TcpStream s = listener.accept();
+            std::string in;
+            char buf[256];
+            for (;;) {
+                while (in.size() < ping.size()) {
+                    const std::size_t n = s.read(buf, sizeof buf);
+                    if (n == 0) break;
+                    in.append(buf, n);
+                }
+                if (in.size() < ping.size()) break;  // the client closed
+                EXPECT_EQ(in.substr(0, ping.size()), ping);
+                in.erase(0, ping.size());
+                ++requests;
+                // The first connection is let through on its fourth try.
+                s.write_all(conn == 0 && requests == 4
+                                ? std::string_view("+PONG\r\n")
+                                : std::string_view("-LOADING Redis is loading the dataset in memory\r\n"));
+            }
+        }
+    });
+    {
+        Client c = Client::connect("127.0.0.1", listener.port());
+        EXPECT_EQ(c.ping(), "PONG");
+        EXPECT_EQ(requests, 4);
+        EXPECT_TRUE(c.is_connected());
+    }
+    // With loading_timeout zero the refusal is the reply, as redis::Error.
+    Client d = Client::connect("127.0.0.1", listener.port(), {.loading_timeout = 0ms});
+    try {
+        d.ping();
+        FAIL() << "LOADING must be an error once loading_timeout has passed";
+    } catch (const redis::Error& e) {
+        EXPECT_TRUE(std::string_view(e.what()).starts_with("LOADING")) << e.what();
+    }
+    EXPECT_EQ(requests, 5);
+    EXPECT_TRUE(d.is_connected());  // an error reply keeps the connection
+    d.close();
+    fake.join();
+}
+
 RINGLET_TEST(RedisClientTest, CancelledCallLeavesTheClientInStep) {
     test::RedisServer server;
     REDIS_SERVER_OR_SKIP(server);

@@ -200,6 +200,9 @@ RINGLET_TEST(RedisQueueTest, ServerRestartLosesNoAcknowledgedItem) {
                     break;
                 } catch (const redis::ConnectionError&) {
                     ++producer_errors;  // unknown outcome: put again (at-least-once)
+                } catch (const std::exception& e) {
+                    ADD_FAILURE() << "producer stopped by: " << e.what();
+                    throw;
                 }
             }
         }
@@ -213,6 +216,9 @@ RINGLET_TEST(RedisQueueTest, ServerRestartLosesNoAcknowledgedItem) {
                 q.ack(*item);
             } catch (const redis::ConnectionError&) {
                 ++consumer_errors;
+            } catch (const std::exception& e) {
+                ADD_FAILURE() << "consumer stopped by: " << e.what();
+                throw;
             }
         }
     });

@@ -53,6 +53,10 @@ struct ClientOptions {
     int db = 0;                 // SELECT after connecting when non-zero
     Duration connect_timeout = std::chrono::seconds(5);  // TCP connect + AUTH + SELECT
     Duration timeout = forever;  // per command (a blocking command adds its own block time)
+    // A command refused with LOADING (a restarted server still reading its
+    // AOF/RDB) is sent again, backing off, for this long; then its reply is
+    // the LOADING error (redis::Error). Pipelines and transactions get it as is.
+    Duration loading_timeout = std::chrono::seconds(30);
 };
 
 // Options of set(): at most one of ttl; nx / xx as in SET NX / SET XX.
@@ -185,7 +189,8 @@ class Client {
     void close() noexcept;
 
     // Sends one command and returns its reply; an error reply is returned,
-    // not thrown (the typed helpers below throw redis::Error).
+    // not thrown (the typed helpers below throw redis::Error); a LOADING
+    // refusal is retried for options.loading_timeout first.
     // Suspends. Throws: ConnectionError, TimeoutError (options.timeout or an
     // enclosing scope), Cancelled, UsageError if another task is mid-call.
     // Cancellation: the command may have run; the connection is closed.
